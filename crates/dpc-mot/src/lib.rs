@@ -1,0 +1,1 @@
+//! dpc-mot: under construction.

@@ -1,0 +1,1 @@
+//! dpc-ocycle: under construction.

@@ -1,0 +1,1 @@
+//! dpc-predictors: under construction.

@@ -1,0 +1,1 @@
+//! dpc-store: under construction.

@@ -1,0 +1,49 @@
+//! `cargo xtask`: the workspace's own automation (see matklad's cargo-xtask).
+//!
+//! - `cargo xtask gen-data [--check]`: write the committed fixtures deterministically, or check they are unchanged.
+//! - `cargo xtask bench [SUITE...]`: run the benchmark suites of shared/BENCHMARKS.md and write `target/bench/`.
+//! - `cargo xtask ci`: run `.ci/run`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod bench;
+mod gen_data;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("gen-data") => gen_data::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("ci") => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask <gen-data [--check] | bench [{}] | ci>", bench::SUITES.join("|"));
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every task returns; errors are printed by `main`.
+pub type TaskResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The workspace root, found from this crate's manifest directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
+}
+
+/// The cargo that runs us, so the pinned toolchain is used for child builds too.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> TaskResult {
+    let status = Command::new("bash").arg(root().join(".ci/run")).current_dir(root()).status()?;
+    if status.success() { Ok(()) } else { Err(format!(".ci/run failed: {status}").into()) }
+}
