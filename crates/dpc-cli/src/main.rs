@@ -56,8 +56,8 @@ fn main() {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Replay(args) => replay::replay(args),
         Cmd::Oracle(args) => replay::oracle(args),
-        Cmd::Gen(GenCmd::Mot(args)) => mot::gen(args),
-        Cmd::Gen(GenCmd::Trace(args)) => trace::gen(args),
+        Cmd::Gen(GenCmd::Mot(args)) => mot::generate(args),
+        Cmd::Gen(GenCmd::Trace(args)) => trace::generate(args),
         Cmd::Inspect(InspectCmd::Mot(args)) => mot::inspect(args),
     };
     if let Err(err) = result {

@@ -8,7 +8,7 @@ pub struct GenArgs {}
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {}
 
-pub fn gen(_args: GenArgs) -> CliResult {
+pub fn generate(_args: GenArgs) -> CliResult {
     Err("`dpc gen mot` is not built yet".into())
 }
 

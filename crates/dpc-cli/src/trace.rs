@@ -5,6 +5,6 @@ use crate::CliResult;
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {}
 
-pub fn gen(_args: GenArgs) -> CliResult {
+pub fn generate(_args: GenArgs) -> CliResult {
     Err("`dpc gen trace` is not built yet".into())
 }

@@ -12,7 +12,7 @@
 //! | `mot` | `mot` | MOTChallenge parsing, frame index, `MotProvider` |
 //! | `ocycle` | `ocycle` | stream rebuffering emitters |
 //! | `store` | `store` | two-level memory+file cache, `StreamCache` memo |
-//! | `gen` | `gen` | data and trace generators, replay harness, oracle |
+//! | `gen` | `datagen` | data and trace generators, replay harness, oracle |
 
 #[doc(inline)]
 pub use dpc_core as core;
@@ -21,7 +21,7 @@ pub use dpc_core::{AccessPredictor, CacheError, DataProvider, PrefetchCache};
 
 #[cfg(feature = "gen")]
 #[doc(inline)]
-pub use dpc_gen as gen;
+pub use dpc_gen as datagen;
 #[cfg(feature = "mot")]
 #[doc(inline)]
 pub use dpc_mot as mot;
