@@ -1,0 +1,260 @@
+//! The classic strategies of the prefetching literature: sequential lookahead, Markov successors
+//! (first order, or second order for user sessions), and a weighted combinator.
+
+use hashbrown::HashMap;
+
+use dpc_core::{AccessPredictor, PredictContext};
+
+use crate::OffsetKey;
+use crate::scores::{Counts, Scores};
+
+/// Sequential lookahead: the next `depth` keys after the current one, scored `1 / distance`.
+///
+/// Without a fixed depth it looks `2 * lookahead + 2` keys ahead (at least 4), where `lookahead` is the
+/// cache's measured load latency over request interval. Integer keys only; strings get no predictions.
+#[derive(Clone, Debug, Default)]
+pub struct Sequential {
+    depth: Option<usize>,
+}
+
+impl Sequential {
+    /// A fixed depth instead of the measured one.
+    pub fn with_depth(depth: usize) -> Self {
+        Sequential { depth: Some(depth) }
+    }
+}
+
+impl<K: OffsetKey> AccessPredictor<K> for Sequential {
+    fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
+        let depth = self.depth.unwrap_or_else(|| (2 * ctx.lookahead() + 2).max(4));
+        for d in 1..=depth {
+            let Some(key) = ctx.current.offset(d as i64) else { break };
+            out.push((key, 1.0 / d as f64));
+        }
+    }
+
+    fn name(&self) -> &str {
+        "sequential"
+    }
+}
+
+/// Learned successor counts on any key: after `a`, how often did `b` come next?
+///
+/// The scores are the chance that a key is requested within the next `steps` requests, following the
+/// learned transitions (`steps` defaults to the cache's lookahead plus one), and keys below `threshold`
+/// are not predicted. With [`order(2)`](Self::order) the first step is conditioned on the last two keys
+/// (a user's session transitions: what they do after going from `a` to `b`), backing off to the last key
+/// while a pair has been seen only once.
+#[derive(Debug)]
+pub struct Markov<K> {
+    order: usize,
+    threshold: f64,
+    steps: Option<usize>,
+    max_successors: usize,
+    first: HashMap<K, Counts<K>>,
+    second: HashMap<(K, K), Counts<K>>,
+    prev: Option<K>,
+    prev2: Option<K>,
+    scores: Scores<K>,
+    frontier: Vec<(K, f64)>,
+    next: Scores<K>,
+}
+
+impl<K: OffsetKey> Default for Markov<K> {
+    fn default() -> Self {
+        Markov {
+            order: 1,
+            threshold: 0.02,
+            steps: None,
+            max_successors: 16,
+            first: HashMap::new(),
+            second: HashMap::new(),
+            prev: None,
+            prev2: None,
+            scores: Scores::new(),
+            frontier: Vec::new(),
+            next: Scores::new(),
+        }
+    }
+}
+
+impl<K: OffsetKey> Markov<K> {
+    /// First order, threshold 0.02, steps from the measured lookahead, 16 successors per key.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A second-order model of user sessions (see the type's documentation).
+    pub fn session() -> Self {
+        Self::default().order(2)
+    }
+
+    /// 1 (the last key decides) or 2 (the last two keys decide the first step). Other values are clamped.
+    pub fn order(mut self, order: usize) -> Self {
+        self.order = order.clamp(1, 2);
+        self
+    }
+
+    /// The smallest chance still predicted, in (0, 1].
+    pub fn threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold.clamp(1e-6, 1.0);
+        self
+    }
+
+    /// Follows the transitions this many steps instead of the measured lookahead plus one.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = Some(steps.max(1));
+        self
+    }
+
+    /// How many successors are remembered per key (the rarest is replaced). Default 16.
+    pub fn max_successors(mut self, n: usize) -> Self {
+        self.max_successors = n.max(1);
+        self
+    }
+
+    /// The learned probability that `next` follows `key` (first order).
+    pub fn probability(&self, key: &K, next: &K) -> f64 {
+        self.first.get(key).map_or(0.0, |c| if c.total() > 0.0 { c.count(next) / c.total() } else { 0.0 })
+    }
+
+    fn first_step(&self, current: &K, out: &mut Scores<K>) {
+        let one = self.first.get(current);
+        let two = if self.order >= 2 {
+            self.prev2.clone().and_then(|p| self.second.get(&(p, current.clone())))
+        } else {
+            None
+        };
+        match (one, two) {
+            (Some(one), Some(two)) if two.total() >= 2.0 => {
+                // Dirichlet back-off: the pair's counts with one pseudo-observation spread like the first order.
+                for (k, c) in two.items() {
+                    out.add(k.clone(), c / (two.total() + 1.0));
+                }
+                for (k, c) in one.items() {
+                    out.add(k.clone(), c / one.total() / (two.total() + 1.0));
+                }
+            }
+            (Some(one), _) => {
+                for (k, c) in one.items() {
+                    out.add(k.clone(), c / one.total());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
+    fn observe(&mut self, key: &K) {
+        let cap = self.max_successors;
+        if let Some(prev) = &self.prev {
+            self.first.entry(prev.clone()).or_insert_with(Counts::new).add(key.clone(), cap, 4096.0);
+            if self.order >= 2
+                && let Some(prev2) = &self.prev2
+            {
+                let ctx = (prev2.clone(), prev.clone());
+                self.second.entry(ctx).or_insert_with(Counts::new).add(key.clone(), cap, 4096.0);
+            }
+        }
+        self.prev2 = self.prev.replace(key.clone());
+    }
+
+    fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
+        // `observe` has seen `current` already, so `prev` is the current key and `prev2` the one before.
+        let steps = self.steps.unwrap_or_else(|| ctx.lookahead() + 1).min(8);
+        let floor = self.threshold / 4.0;
+        let mut next = std::mem::replace(&mut self.next, Scores::new());
+        next.clear();
+        self.first_step(ctx.current, &mut next);
+        for step in 0..steps {
+            self.frontier.clear();
+            self.frontier.extend(next.iter().filter(|&(_, p)| p >= floor).map(|(k, p)| (k.clone(), p)));
+            next.clear();
+            // Keep the frontier small: the 16 likeliest states.
+            self.frontier.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+            self.frontier.truncate(16);
+            for (k, p) in &self.frontier {
+                self.scores.add_chance(k.clone(), *p);
+            }
+            if step + 1 == steps {
+                break;
+            }
+            for (k, p) in &self.frontier {
+                if let Some(c) = self.first.get(k) {
+                    for (n, count) in c.items() {
+                        next.add(n.clone(), p * count / c.total());
+                    }
+                }
+            }
+        }
+        self.next = next;
+        self.scores.drain_into(self.threshold, out);
+    }
+
+    fn name(&self) -> &str {
+        if self.order >= 2 { "session" } else { "markov" }
+    }
+}
+
+/// Merges several predictors with fixed weights: a key's score is the weighted sum of its members' scores.
+///
+/// Every member observes every request. For weights that adapt to which member has been right, use
+/// [`Ensemble`](crate::Ensemble).
+pub struct Weighted<K> {
+    members: Vec<(Box<dyn AccessPredictor<K>>, f64)>,
+    scratch: Vec<(K, f64)>,
+    scores: Scores<K>,
+}
+
+impl<K: 'static> std::fmt::Debug for Weighted<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let members: Vec<(&str, f64)> = self.members.iter().map(|(p, w)| (p.name(), *w)).collect();
+        f.debug_struct("Weighted").field("members", &members).finish()
+    }
+}
+
+impl<K: OffsetKey> Default for Weighted<K> {
+    fn default() -> Self {
+        Weighted { members: Vec::new(), scratch: Vec::new(), scores: Scores::new() }
+    }
+}
+
+impl<K: OffsetKey> Weighted<K> {
+    /// No members yet: predicts nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a member with its weight (negative and non-finite weights count as 0).
+    pub fn with(mut self, predictor: impl AccessPredictor<K>, weight: f64) -> Self {
+        let weight = if weight.is_finite() { weight.max(0.0) } else { 0.0 };
+        self.members.push((Box::new(predictor), weight));
+        self
+    }
+}
+
+impl<K: OffsetKey> AccessPredictor<K> for Weighted<K> {
+    fn observe(&mut self, key: &K) {
+        for (p, _) in &mut self.members {
+            p.observe(key);
+        }
+    }
+
+    fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
+        for (p, w) in &mut self.members {
+            self.scratch.clear();
+            p.predict(ctx, &mut self.scratch);
+            for (k, s) in self.scratch.drain(..) {
+                if s.is_finite() && s > 0.0 {
+                    self.scores.add(k, *w * s);
+                }
+            }
+        }
+        self.scores.drain_into(f64::MIN_POSITIVE, out);
+    }
+
+    fn name(&self) -> &str {
+        "weighted"
+    }
+}
