@@ -1,0 +1,131 @@
+use super::*;
+
+fn kind(line: &str) -> LineErrorKind {
+    parse_line(line.as_bytes()).expect_err(line)
+}
+
+#[test]
+fn fast_float_matches_std_bit_for_bit() {
+    let cases = [
+        "0",
+        "-0",
+        "1",
+        "1.",
+        "0.1",
+        "0.3",
+        "123.456",
+        "-912.75",
+        "999999999999999",
+        "0.000000000000001",
+        "1.23456789012345",
+        "1920.00",
+        "+7.5",
+        "2.675",
+        "1e3",
+        ".5",
+        "1234567890123456789",
+        "0.1234567890123456",
+    ];
+    for c in cases {
+        let ours = parse_float(c.as_bytes(), 3).unwrap();
+        let std: f64 = c.parse().unwrap();
+        assert_eq!(ours.to_bits(), std.to_bits(), "{c}");
+    }
+}
+
+#[test]
+fn fast_float_random_decimals_match_std() {
+    // A small deterministic LCG is enough to cover many shapes without a dev-dependency here.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let int = (x >> 20) % 100_000;
+        let decimals = ((x >> 8) % 8) as usize;
+        let frac = (x >> 40) % 10u64.pow(decimals as u32);
+        let s = if decimals == 0 { format!("{int}") } else { format!("{int}.{frac:0decimals$}") };
+        let s = if x & 1 == 1 { format!("-{s}") } else { s };
+        let ours = parse_float(s.as_bytes(), 3).unwrap();
+        assert_eq!(ours.to_bits(), s.parse::<f64>().unwrap().to_bits(), "{s}");
+    }
+}
+
+#[test]
+fn non_finite_and_garbage_are_invalid_numbers() {
+    for bad in ["nan", "inf", "-inf", "1e999", "abc", "1.2.3", "--1", "", "\u{e9}"] {
+        assert_eq!(parse_float(bad.as_bytes(), 4), Err(LineErrorKind::InvalidNumber { column: 4 }), "{bad}");
+    }
+}
+
+#[test]
+fn integers_accept_integral_floats_only() {
+    assert_eq!(parse_int(b"12", 2), Ok(12));
+    assert_eq!(parse_int(b"-1", 2), Ok(-1));
+    assert_eq!(parse_int(b"12.0", 2), Ok(12));
+    assert_eq!(parse_int(b"12.", 2), Ok(12));
+    assert_eq!(parse_int(b"1.2e1", 2), Ok(12));
+    assert_eq!(parse_int(b"12.5", 2), Err(LineErrorKind::NotAnInteger { column: 2 }));
+    assert_eq!(parse_int(b"99999999999999999999", 2), Err(LineErrorKind::IntegerOverflow { column: 2 }));
+    assert_eq!(parse_int(b"-9223372036854775808", 2), Ok(i64::MIN));
+    assert_eq!(parse_int(b"9223372036854775808", 2), Err(LineErrorKind::IntegerOverflow { column: 2 }));
+    assert_eq!(parse_int(b"1e30", 2), Err(LineErrorKind::IntegerOverflow { column: 2 }));
+    assert_eq!(parse_int(b"x", 2), Err(LineErrorKind::InvalidNumber { column: 2 }));
+}
+
+#[test]
+fn separators_and_columns() {
+    let base = Detection::new(1, 2, 3.0, 4.0, 5.0, 6.0);
+    assert_eq!(parse_line(b"1,2,3,4,5,6").unwrap(), base);
+    assert_eq!(parse_line(b"  1 ,\t2, 3 ,4,5,6  \r").unwrap(), base);
+    assert_eq!(parse_line(b"1 2\t3  4 5 6").unwrap(), base);
+    let nine = parse_line(b"1,2,3,4,5,6,0.5,7,0.25").unwrap();
+    assert_eq!((nine.conf, nine.class, nine.visibility, nine.x), (0.5, 7, 0.25, -1.0));
+    let ten = parse_line(b"1,2,3,4,5,6,0.5,10,20,30").unwrap();
+    assert_eq!((ten.conf, ten.class, ten.visibility, ten.x, ten.y, ten.z), (0.5, -1, -1.0, 10.0, 20.0, 30.0));
+    assert_eq!(parse_line_columns(b"1,2,3,4,5,6,1,1").unwrap().1, 8);
+}
+
+#[test]
+fn bad_lines_have_precise_kinds() {
+    assert_eq!(kind("1,2,3,4,5"), LineErrorKind::TooFewColumns { found: 5 });
+    assert_eq!(kind("1,2,3,4,5,6,7,8,9,10,11"), LineErrorKind::TooManyColumns { found: 11 });
+    assert_eq!(kind("1,2,,4,5,6"), LineErrorKind::EmptyField { column: 3 });
+    assert_eq!(kind(",1,2,3,4,5,6"), LineErrorKind::EmptyField { column: 1 });
+    assert_eq!(kind("1,2,3,4,5,6,"), LineErrorKind::EmptyField { column: 7 });
+    assert_eq!(kind("1,2,3,4,5,x"), LineErrorKind::InvalidNumber { column: 6 });
+    assert_eq!(kind("1,2,3 4,5,6,7"), LineErrorKind::InvalidNumber { column: 3 });
+    assert_eq!(kind("1 2 3 4,5 6"), LineErrorKind::InvalidNumber { column: 5 });
+    assert_eq!(kind("1.5,2,3,4,5,6"), LineErrorKind::NotAnInteger { column: 1 });
+    assert_eq!(kind("-3,2,3,4,5,6"), LineErrorKind::NegativeFrame);
+    assert_eq!(kind("1,2,3,4,5,6,1,1.5,1"), LineErrorKind::NotAnInteger { column: 8 });
+}
+
+#[test]
+fn frame_of_agrees_with_parse_line() {
+    let lines = [
+        "1,2,3,4,5,6",
+        "  17 2 3 4 5 6",
+        "3.0,1,1,1,1,1",
+        "-1,1,1,1,1,1",
+        "x,1,1,1,1,1",
+        ",1",
+        "",
+        "  \r",
+        "5",
+        "5\r",
+        "12.5,1,1,1,1,1",
+        "99999999999999999999999,1,1,1,1,1",
+        "1e1,1,1,1,1,1",
+        "123456789012345678901,2,3,4,5,6",
+    ];
+    for l in lines {
+        let full = parse_line(l.as_bytes());
+        let quick = frame_of(l.as_bytes());
+        match (full, quick) {
+            (Ok(d), Ok(Some(f))) => assert_eq!(d.frame, f, "{l:?}"),
+            (Err(_), Ok(None)) => assert!(is_blank(l.as_bytes()), "{l:?}"),
+            (Err(LineErrorKind::TooFewColumns { .. }), _) => {}
+            (Err(a), Err(b)) => assert_eq!(a, b, "{l:?}"),
+            (a, b) => panic!("{l:?}: parse_line {a:?} but frame_of {b:?}"),
+        }
+    }
+}

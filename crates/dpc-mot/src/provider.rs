@@ -1,0 +1,381 @@
+//! `MotProvider`: a MOT file as a [`DataProvider`] of frames.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use dpc_core::DataProvider;
+use lru::LruCache;
+use serde::Serialize;
+
+use crate::index::{IndexError, MAX_DIAGNOSTICS};
+use crate::parse::{Sink, parse_chunk};
+use crate::{Detection, Frame, FrameIndex, LineError, Mode, MotError, SeqInfo, SeqInfoError};
+
+/// A MOT annotation file served frame by frame: indexed once on open, each load reads only that frame's bytes.
+///
+/// `Send + Sync`: share it by reference or `Arc`, or hand it to a [`dpc_core::PrefetchCache`].
+/// Frames from the first to the last frame with rows exist (extended to `1..=seqLength` when a `seqinfo.ini`
+/// sits beside the file or one directory up); frames in that range without rows load as empty frames.
+pub struct MotProvider {
+    path: PathBuf,
+    file: File,
+    index: FrameIndex,
+    mode: Mode,
+    seqinfo: Option<SeqInfo>,
+    seqinfo_error: Option<(PathBuf, SeqInfoError)>,
+    range: Option<(u64, u64)>,
+    cache: Option<Mutex<LruCache<u64, Frame>>>,
+    counters: Counters,
+    /// Bad lines seen so far (index and loads), keyed by byte offset so a reloaded frame does not repeat them.
+    diagnostics: Mutex<BTreeMap<u64, LineError>>,
+    bad_lines: AtomicU64,
+}
+
+impl std::fmt::Debug for MotProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MotProvider")
+            .field("path", &self.path)
+            .field("mode", &self.mode)
+            .field("range", &self.range)
+            .field("frames_with_rows", &self.index.frames().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures and opens a [`MotProvider`].
+#[derive(Clone, Debug)]
+pub struct MotProviderBuilder {
+    path: PathBuf,
+    mode: Mode,
+    cache_frames: usize,
+    seqinfo: bool,
+}
+
+impl MotProviderBuilder {
+    /// Strict (default: the first bad line is an error) or lenient (bad lines are skipped and reported).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many parsed frames the provider's own LRU keeps (default 100, like the Python original; 0 disables it).
+    pub fn cache_frames(mut self, n: usize) -> Self {
+        self.cache_frames = n;
+        self
+    }
+
+    /// Whether to read a `seqinfo.ini` found beside the file or one directory up (default true).
+    pub fn seqinfo(mut self, read: bool) -> Self {
+        self.seqinfo = read;
+        self
+    }
+
+    /// Opens and indexes the file.
+    pub fn build(self) -> Result<MotProvider, MotError> {
+        let io_err = |source| MotError::Io { path: self.path.clone(), source };
+        let file = File::open(&self.path).map_err(io_err)?;
+        let index = match FrameIndex::build(&file, self.mode) {
+            Ok(index) => index,
+            Err(IndexError::Io(e)) => return Err(io_err(e)),
+            Err(IndexError::Line(error)) => return Err(MotError::Line { path: self.path.clone(), error }),
+        };
+        let (mut seqinfo, mut seqinfo_error) = (None, None);
+        if self.seqinfo {
+            if let Some(ini) = find_seqinfo(&self.path) {
+                let text =
+                    std::fs::read_to_string(&ini).map_err(|source| MotError::Io { path: ini.clone(), source })?;
+                match SeqInfo::parse(&text) {
+                    Ok(info) => seqinfo = Some(info),
+                    Err(error) if self.mode == Mode::Strict => return Err(MotError::SeqInfo { path: ini, error }),
+                    Err(error) => seqinfo_error = Some((ini, error)),
+                }
+            }
+        }
+        let range = match (index.range(), seqinfo.as_ref().and_then(|s| s.length).filter(|&n| n > 0)) {
+            (Some((first, last)), Some(n)) => Some((first.min(1), last.max(n))),
+            (Some(r), None) => Some(r),
+            (None, Some(n)) => Some((1, n)),
+            (None, None) => None,
+        };
+        let diagnostics = index.diagnostics().iter().map(|d| (d.offset, d.clone())).collect();
+        let bad_lines = AtomicU64::new(index.summary().bad_lines);
+        Ok(MotProvider {
+            path: self.path,
+            file,
+            mode: self.mode,
+            seqinfo,
+            seqinfo_error,
+            range,
+            cache: NonZeroUsize::new(self.cache_frames).map(|n| Mutex::new(LruCache::new(n))),
+            counters: Counters::default(),
+            diagnostics: Mutex::new(diagnostics),
+            bad_lines,
+            index,
+        })
+    }
+}
+
+/// A snapshot of a provider's counters (serde).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct MotStats {
+    /// The file.
+    pub path: PathBuf,
+    /// First and last frame (see [`MotProvider::range`]).
+    pub first_frame: Option<u64>,
+    /// Last frame.
+    pub last_frame: Option<u64>,
+    /// Frames in the range, empty ones included.
+    pub total_frames: u64,
+    /// Frames with at least one row.
+    pub frames_with_rows: u64,
+    /// Rows indexed.
+    pub rows: u64,
+    /// Whether the file is sorted by frame.
+    pub sorted: bool,
+    /// Bytes indexed.
+    pub file_bytes: u64,
+    /// Time to build the index, milliseconds.
+    pub index_ms: f64,
+    /// `load` calls.
+    pub loads: u64,
+    /// Loads served from the provider's LRU.
+    pub cache_hits: u64,
+    /// Loads that read the file.
+    pub cache_misses: u64,
+    /// `cache_hits / loads` (0 when there were no loads).
+    pub cache_hit_rate: f64,
+    /// Bytes read by loads (the index pass not included).
+    pub bytes_read: u64,
+    /// Mean time of a load that read the file, microseconds.
+    pub mean_miss_us: f64,
+    /// Bad lines seen so far (lenient mode).
+    pub bad_lines: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    loads: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    bytes_read: AtomicU64,
+    miss_ns: AtomicU64,
+}
+
+impl MotProvider {
+    /// Opens and indexes `path` in strict mode with the default settings.
+    pub fn open(path: impl Into<PathBuf>) -> Result<MotProvider, MotError> {
+        MotProvider::builder(path).build()
+    }
+
+    /// A builder for `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> MotProviderBuilder {
+        MotProviderBuilder { path: path.into(), mode: Mode::Strict, cache_frames: 100, seqinfo: true }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The frame index.
+    pub fn index(&self) -> &FrameIndex {
+        &self.index
+    }
+
+    /// The `seqinfo.ini` found with the file, if any.
+    pub fn seqinfo(&self) -> Option<&SeqInfo> {
+        self.seqinfo.as_ref()
+    }
+
+    /// A malformed `seqinfo.ini` that lenient mode ignored.
+    pub fn seqinfo_error(&self) -> Option<(&Path, &SeqInfoError)> {
+        self.seqinfo_error.as_ref().map(|(p, e)| (p.as_path(), e))
+    }
+
+    /// The first and last existing frame, or `None` for a file without rows (and without `seqinfo.ini`).
+    pub fn range(&self) -> Option<(u64, u64)> {
+        self.range
+    }
+
+    /// Frames in the range, empty ones included.
+    pub fn total_frames(&self) -> u64 {
+        self.range.map_or(0, |(a, b)| b - a + 1)
+    }
+
+    /// Frames that have at least one row, ascending.
+    pub fn frames_with_rows(&self) -> &[u64] {
+        self.index.frames()
+    }
+
+    /// Whether `frame` exists (lies in [`range`](Self::range)).
+    pub fn contains(&self, frame: u64) -> bool {
+        self.range.is_some_and(|(a, b)| (a..=b).contains(&frame))
+    }
+
+    /// Loads one frame: from the LRU, or by reading and parsing only its bytes.
+    pub fn load_frame(&self, frame: u64) -> Result<Frame, MotError> {
+        self.counters.loads.fetch_add(1, Ordering::Relaxed);
+        if !self.contains(frame) {
+            return Err(MotError::FrameOutOfRange { frame, range: self.range });
+        }
+        if let Some(cache) = &self.cache {
+            if let Some(f) = lock(cache).get(&frame) {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(f.clone());
+            }
+        }
+        let started = Instant::now();
+        let f = self.read_frame(frame)?;
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        self.counters.miss_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if let Some(cache) = &self.cache {
+            lock(cache).put(frame, f.clone());
+        }
+        Ok(f)
+    }
+
+    /// Drops every frame from the provider's LRU.
+    pub fn clear_cache(&self) {
+        if let Some(cache) = &self.cache {
+            lock(cache).clear();
+        }
+    }
+
+    /// Bad lines seen so far (by the index and by loads), in file order; at most the first 1000.
+    pub fn diagnostics(&self) -> Vec<LineError> {
+        lock(&self.diagnostics).values().cloned().collect()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> MotStats {
+        let c = &self.counters;
+        let (loads, hits, misses) =
+            (c.loads.load(Ordering::Relaxed), c.hits.load(Ordering::Relaxed), c.misses.load(Ordering::Relaxed));
+        let summary = self.index.summary();
+        MotStats {
+            path: self.path.clone(),
+            first_frame: self.range.map(|r| r.0),
+            last_frame: self.range.map(|r| r.1),
+            total_frames: self.total_frames(),
+            frames_with_rows: self.index.frames().len() as u64,
+            rows: summary.rows,
+            sorted: summary.sorted,
+            file_bytes: summary.bytes,
+            index_ms: summary.elapsed.as_secs_f64() * 1e3,
+            loads,
+            cache_hits: hits,
+            cache_misses: misses,
+            cache_hit_rate: if loads == 0 { 0.0 } else { hits as f64 / loads as f64 },
+            bytes_read: c.bytes_read.load(Ordering::Relaxed),
+            mean_miss_us: if misses == 0 {
+                0.0
+            } else {
+                c.miss_ns.load(Ordering::Relaxed) as f64 / misses as f64 / 1e3
+            },
+            bad_lines: self.bad_lines.load(Ordering::Relaxed),
+        }
+    }
+
+    fn read_frame(&self, frame: u64) -> Result<Frame, MotError> {
+        let runs = self.index.runs(frame);
+        let total: u64 = runs.iter().map(|r| r.end - r.start).sum();
+        let expected: u64 = runs.iter().map(|r| u64::from(r.rows)).sum();
+        let mut buf = vec![0u8; total as usize];
+        let mut pos = 0usize;
+        for r in runs {
+            let len = (r.end - r.start) as usize;
+            read_exact_at(&self.file, &mut buf[pos..pos + len], r.start)
+                .map_err(|source| MotError::Io { path: self.path.clone(), source })?;
+            pos += len;
+        }
+        self.counters.bytes_read.fetch_add(total, Ordering::Relaxed);
+        let mut detections: Vec<Detection> = Vec::with_capacity(expected as usize);
+        let mut diagnostics = Vec::new();
+        let mut sink = Sink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
+        let mut pos = 0usize;
+        for r in runs {
+            let len = (r.end - r.start) as usize;
+            parse_chunk(&buf[pos..pos + len], r.start, r.line, &mut sink)
+                .map_err(|error| MotError::Line { path: self.path.clone(), error })?;
+            pos += len;
+        }
+        // The index saw `expected` rows of this frame: anything else means the file changed under us.
+        let changed = detections.iter().any(|d| d.frame != frame)
+            || detections.len() as u64 + diagnostics.len() as u64 != expected;
+        if changed {
+            let offset = runs.first().map_or(0, |r| r.start);
+            return Err(MotError::Changed { path: self.path.clone(), frame, offset });
+        }
+        if !diagnostics.is_empty() {
+            let mut all = lock(&self.diagnostics);
+            for d in diagnostics {
+                if !all.contains_key(&d.offset) {
+                    self.bad_lines.fetch_add(1, Ordering::Relaxed);
+                    if all.len() < MAX_DIAGNOSTICS {
+                        all.insert(d.offset, d);
+                    }
+                }
+            }
+        }
+        Ok(Frame::new(frame, detections))
+    }
+}
+
+impl DataProvider for MotProvider {
+    type Key = u64;
+    type Value = Frame;
+    type Error = MotError;
+
+    fn load(&self, key: &u64) -> Result<Frame, MotError> {
+        self.load_frame(*key)
+    }
+
+    fn contains(&self, key: &u64) -> bool {
+        MotProvider::contains(self, *key)
+    }
+}
+
+/// `seqinfo.ini` beside the file, or one directory up (the `SEQ/gt/gt.txt` layout).
+fn find_seqinfo(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let here = dir.join("seqinfo.ini");
+    if here.is_file() {
+        return Some(here);
+    }
+    let up = dir.parent()?.join("seqinfo.ini");
+    up.is_file().then_some(up)
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a cache or a log; the data stays usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
