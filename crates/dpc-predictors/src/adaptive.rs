@@ -12,13 +12,13 @@ use crate::scores::{Counts, Scores};
 /// predictions keep hitting (the Linux readahead idea).
 ///
 /// A stream remembers its last key and its stride. A request equal to `last + stride` continues it and
-/// doubles its window (up to `max_window`); a request near a stream (within `max_gap`) repositions it and
+/// doubles its window (up to `max_window`, default 32); a request near a stream (within `max_gap`) repositions it and
 /// resets the window, and after two equal gaps adopts the new stride (so backward playback, stride -1,
 /// and every-other-frame, stride 2, are found); a request far from every stream starts a new one that
 /// inherits the stride of the stream used last. Up to `max_streams` streams are tracked (the least recently
 /// used is replaced), so several cursors interleaved each keep their own stream.
 ///
-/// Scores: `confidence * 0.95^(i-1)` for the key `i` strides ahead, where confidence is the stream's recent
+/// Scores: `confidence * 0.85^(i-1)` for the key `i` strides ahead, where confidence is the stream's recent
 /// rate of continuation, discounted for streams not touched lately. Integer keys only.
 #[derive(Clone, Debug)]
 pub struct Stride {
@@ -46,7 +46,7 @@ impl Default for Stride {
         Stride {
             max_streams: 4,
             initial_window: 4,
-            max_window: 64,
+            max_window: 32,
             max_gap: 8,
             streams: Vec::new(),
             clock: 0,
@@ -56,7 +56,7 @@ impl Default for Stride {
 }
 
 impl Stride {
-    /// Four streams, windows from 4 to 64 keys, gaps up to 8 stay in a stream.
+    /// Four streams, windows from 4 to 32 keys, gaps up to 8 stay in a stream.
     pub fn new() -> Self {
         Self::default()
     }
@@ -67,7 +67,7 @@ impl Stride {
         self
     }
 
-    /// The window's first and largest size, in keys. Defaults 4 and 64.
+    /// The window's first and largest size, in keys. Defaults 4 and 32.
     pub fn window(mut self, initial: usize, max: usize) -> Self {
         self.initial_window = initial.max(1);
         self.max_window = max.max(self.initial_window);
@@ -144,7 +144,7 @@ impl<K: OffsetKey> AccessPredictor<K> for Stride {
                     break;
                 };
                 out.push((key, score));
-                score *= 0.95;
+                score *= 0.85;
             }
         }
     }
@@ -231,7 +231,9 @@ pub struct DeltaMarkov {
     by_prev: HashMap<i64, Counts<i64>>,
     states: Vec<(i64, i64, f64)>,
     next: Vec<(i64, i64, f64)>,
-    dist: Vec<(i64, f64)>,
+    /// Distributions computed during one prediction, by previous delta (few distinct ones per call).
+    memo: Vec<(i64, Vec<(i64, f64)>)>,
+    memo_len: usize,
     scores: Scores<i64>,
 }
 
@@ -247,7 +249,8 @@ impl Default for DeltaMarkov {
             by_prev: HashMap::new(),
             states: Vec::new(),
             next: Vec::new(),
-            dist: Vec::new(),
+            memo: Vec::new(),
+            memo_len: 0,
             scores: Scores::new(),
         }
     }
@@ -321,12 +324,24 @@ impl DeltaMarkov {
         self.states.clear();
         self.states.push((0, self.prev_delta, 1.0));
         let floor = self.threshold / 2.0;
-        let mut dist = std::mem::take(&mut self.dist);
+        self.memo_len = 0;
+        let mut memo = std::mem::take(&mut self.memo);
         for _ in 0..steps {
             self.next.clear();
             for &(pos, last, p) in &self.states {
-                self.distribution(last, &mut dist);
-                for &(d, q) in &dist {
+                let slot = match memo[..self.memo_len].iter().position(|(prev, _)| *prev == last) {
+                    Some(slot) => slot,
+                    None => {
+                        if memo.len() == self.memo_len {
+                            memo.push((last, Vec::new()));
+                        }
+                        memo[self.memo_len].0 = last;
+                        self.distribution(last, &mut memo[self.memo_len].1);
+                        self.memo_len += 1;
+                        self.memo_len - 1
+                    }
+                };
+                for &(d, q) in &memo[slot].1 {
                     let pq = p * q;
                     if pq >= floor
                         && let Some(np) = pos.checked_add(d)
@@ -357,7 +372,7 @@ impl DeltaMarkov {
             }
             std::mem::swap(&mut self.states, &mut self.next);
         }
-        self.dist = dist;
+        self.memo = memo;
     }
 }
 
