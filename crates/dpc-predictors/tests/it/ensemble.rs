@@ -1,1 +1,74 @@
-//! Ensemble.
+//! The self-weighting ensemble.
+
+use std::sync::Arc;
+
+use dpc_core::{AccessPredictor, PredictContext};
+use dpc_predictors::{Ensemble, Markov, Sequential};
+
+use super::{predict, run, score_of};
+
+/// Always predicts the key `current - 1` with score 1.
+#[derive(Debug)]
+struct Backwards;
+
+impl AccessPredictor<u64> for Backwards {
+    fn predict(&mut self, ctx: &PredictContext<'_, u64>, out: &mut Vec<(u64, f64)>) {
+        if let Some(k) = ctx.current.checked_sub(1) {
+            out.push((k, 1.0));
+        }
+    }
+    fn name(&self) -> &str {
+        "backwards"
+    }
+}
+
+#[test]
+fn weight_shifts_to_the_member_that_has_been_right() {
+    let mut e = Ensemble::empty().with(Sequential::with_depth(1)).with(Backwards);
+    let history: Vec<u64> = (0..100).collect();
+    // Predict after every request, as the cache does.
+    for i in 0..history.len() {
+        e.observe(&history[i]);
+        predict(&mut e as &mut dyn AccessPredictor<u64>, &history[..=i]);
+    }
+    let w = e.weights();
+    assert_eq!(w[0].0, "sequential");
+    assert!(w[0].1 > 0.9, "{w:?}");
+    assert!(w[1].1 < 0.01, "{w:?}");
+    // The silent member fell under the minimum weight: its key is not predicted at all.
+    let pred = predict(&mut e as &mut dyn AccessPredictor<u64>, &history);
+    assert_eq!(pred, vec![(100, 1.0)]);
+}
+
+#[test]
+fn auto_follows_playback_and_its_jumps() {
+    let mut history = Vec::new();
+    let mut k = 5000u64;
+    for i in 0..300 {
+        k = if i % 10 == 9 { k + 30 } else { k + 1 };
+        history.push(k);
+    }
+    let mut auto = Ensemble::<u64>::auto();
+    for i in 0..history.len() {
+        auto.observe(&history[i]);
+        predict(&mut auto as &mut dyn AccessPredictor<u64>, &history[..=i]);
+    }
+    let pred = predict(&mut auto as &mut dyn AccessPredictor<u64>, &history);
+    let cur = *history.last().unwrap();
+    assert_eq!(pred[0].0, cur + 1, "{pred:?}");
+    // The last step was a jump, so the next is +1; a jump of +30 from there (cur + 31) is learned.
+    assert!(score_of(&pred, &(cur + 31)) > 0.0, "the learned jump is predicted: {pred:?}");
+    assert!(pred.iter().all(|(_, s)| *s > 0.0 && *s <= 1.0), "probability-like scores");
+}
+
+#[test]
+fn auto_works_on_string_keys_through_markov() {
+    let keys: Vec<Arc<str>> = "a b c ".repeat(30).split_whitespace().map(Arc::from).collect();
+    let mut auto = Ensemble::<Arc<str>>::auto();
+    assert_eq!(auto.weights().len(), 1, "only the Markov member applies to strings");
+    let pred = run(&mut auto as &mut dyn AccessPredictor<Arc<str>>, &keys);
+    // The last key is "c": next "a" then "b".
+    assert_eq!(pred[0].0.as_ref(), "a", "{pred:?}");
+    assert!(score_of(&pred, &Arc::from("b")) > 0.5);
+    let _ = Markov::<Arc<str>>::new();
+}

@@ -1,0 +1,6 @@
+//! Integration tests of dpc-gen.
+
+mod oracle;
+mod replay;
+mod sim;
+mod trace;

@@ -1,0 +1,89 @@
+//! The oracle on hand-made traces, with the schedule worked out by hand in the comments.
+
+use std::time::Duration;
+
+use dpc_gen::oracle::{OracleReport, Setup, oracle};
+
+fn setup(latency_ms: u64, think_ms: u64, workers: usize, capacity: usize) -> Setup {
+    Setup { latency: Duration::from_millis(latency_ms), think: Duration::from_millis(think_ms), workers, capacity }
+}
+
+/// Checks stall, hits, late hits, misses and loads.
+fn check(
+    trace: &[u64],
+    setup: Setup,
+    stall_ms: f64,
+    hits: u64,
+    late_hits: u64,
+    misses: u64,
+    loads: u64,
+) -> OracleReport {
+    let r = oracle(trace, &setup);
+    assert_eq!(
+        (r.stall_ms, r.hits, r.late_hits, r.misses, r.loads),
+        (stall_ms, hits, late_hits, misses, loads),
+        "{r:?}"
+    );
+    r
+}
+
+#[test]
+fn prefetches_everything_while_the_first_request_loads() {
+    // t=0: request 1 is absent: demand load until t=2 (stall 2). The idle workers take the next future keys
+    // that are neither resident nor in flight: 2 and 3, both done at t=2.
+    // t=3: 2 is resident (hit). t=4: 3 is resident (hit). Loads: 1 demand + 2 prefetches.
+    let r = check(&[1, 2, 3], setup(2, 1, 4, 10), 2.0, 2, 0, 1, 3);
+    assert_eq!(r.wall_ms, 4.0);
+}
+
+#[test]
+fn one_worker_falls_behind_without_think_time() {
+    // t=0: 1 absent, demand until 2; the worker starts 2 (done at 2), then at 2 starts 3 (done at 4).
+    // t=2: 2 resident (hit). t=2: 3 in flight until 4 (late hit, stall 2); the worker starts 4 at 4.
+    // t=4: 4 in flight until 6 (late hit, stall 2). Stall 2 + 0 + 2 + 2 = 6.
+    let r = check(&[1, 2, 3, 4], setup(2, 0, 1, 10), 6.0, 1, 2, 1, 4);
+    assert_eq!(r.wall_ms, 6.0);
+}
+
+#[test]
+fn do_no_harm_keeps_a_key_needed_sooner() {
+    // Capacity 1. t=0: 1 absent, demand until 2; the worker would fetch 2 but the only slot is taken by the
+    // load of 1 in flight, so it stays idle. At 2, 1 is served; its next use (request 2) is later than the
+    // fetch of 2 (request 1), so 1 is evicted and 2 loads until 4.
+    // t=3: 2 in flight (late hit, stall 1). At 4, 2 arrives; fetching 1 (request 2) would evict 2, whose next
+    // use (request 1, being served) is sooner: idle. Once 2 is served it is never used again: evict it, load 1
+    // until 6. t=5: 1 in flight (late hit, stall 1). Stall 2 + 1 + 1 = 4.
+    let r = check(&[1, 2, 1], setup(2, 1, 1, 1), 4.0, 0, 2, 1, 3);
+    assert_eq!(r.wall_ms, 6.0);
+}
+
+#[test]
+fn demand_loads_evict_the_furthest_next_use_like_belady() {
+    // No workers: a pure cache of 2 entries, latency 1, no think time.
+    // 1 miss, 2 miss, 3 miss (evicts 2, used at 4, not 1, used at 3), 1 hit, 2 miss. Belady's minimum: 4 misses.
+    check(&[1, 2, 3, 1, 2], setup(1, 0, 0, 2), 4.0, 1, 0, 4, 4);
+}
+
+#[test]
+fn repeats_need_one_load() {
+    // 5 misses once; the workers find nothing else to fetch.
+    check(&[5, 5, 5], setup(2, 1, 4, 10), 2.0, 2, 0, 1, 1);
+}
+
+#[test]
+fn only_the_first_request_stalls_when_latency_over_think_fits_the_workers() {
+    // BENCHMARKS.md §1: with latency / think <= workers a clairvoyant schedule only stalls once.
+    let trace: Vec<u64> = (0..500).map(|i| (i * 7919) % 1000).collect();
+    let r = oracle(&trace, &Setup::default());
+    assert_eq!((r.misses, r.late_hits, r.stall_ms), (1, 0, 2.0), "{r:?}");
+    // With latency / think > workers it cannot keep up: every key takes a load and the workers fall behind.
+    let r = oracle(&trace, &setup(10, 1, 2, 512));
+    assert!(r.late_hits > 200 && r.stall_ms > 1000.0, "{r:?}");
+}
+
+#[test]
+fn string_keys_work_too() {
+    let trace: Vec<&str> = vec!["a", "b", "a", "c"];
+    let r = oracle(&trace, &setup(2, 1, 4, 10));
+    assert_eq!((r.hits, r.misses, r.loads), (3, 1, 3), "{r:?}");
+}
