@@ -1,0 +1,115 @@
+//! The error type of the crate.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What went wrong in a [`TieredCache`](crate::TieredCache) operation.
+///
+/// Every variant names the path or key involved, and every I/O failure keeps its [`io::Error`] as the
+/// [`source`](Error::source).
+/// The file tier is an optimisation: a caller can always fall back to computing the value,
+/// and a failed `set` still leaves the value in the memory tier.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The cache directory (or an entry in it) cannot be written: permission denied or a read-only file system.
+    ReadOnly {
+        /// The file or directory that could not be written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The disk or the user's quota is full.
+    DiskFull {
+        /// The file that could not be written.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// Any other I/O failure.
+    Io {
+        /// What the cache was doing, for example `"create directory"` or `"rename entry"`.
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A value could not be serialized to JSON (for example a map with non-string keys).
+    Serialize {
+        /// The key whose value failed.
+        key: String,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
+    /// A builder was given a setting it cannot work with.
+    InvalidConfig {
+        /// What is wrong, for example `"max_chunks must be at least 1"`.
+        reason: &'static str,
+    },
+    /// A serialized entry is larger than the file tier's whole size limit, so it was not written.
+    EntryTooLarge {
+        /// The key whose entry was refused.
+        key: String,
+        /// The entry's size in bytes.
+        size: u64,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
+}
+
+impl StoreError {
+    /// Classifies an I/O error: permission and read-only file system errors become [`StoreError::ReadOnly`],
+    /// a full disk or quota becomes [`StoreError::DiskFull`], anything else [`StoreError::Io`].
+    pub fn from_io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> Self {
+        let path = path.as_ref().to_path_buf();
+        match source.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                StoreError::ReadOnly { path, source }
+            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StoreError::DiskFull { path, source },
+            _ => StoreError::Io { op, path, source },
+        }
+    }
+
+    /// The path involved, when the error is about a file or directory.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            StoreError::ReadOnly { path, .. } | StoreError::DiskFull { path, .. } | StoreError::Io { path, .. } => {
+                Some(path)
+            }
+            StoreError::Serialize { .. } | StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::ReadOnly { path, source } => {
+                write!(f, "cache directory is not writable: {}: {source}", path.display())
+            }
+            StoreError::DiskFull { path, source } => write!(f, "disk full writing {}: {source}", path.display()),
+            StoreError::Io { op, path, source } => write!(f, "cannot {op} {}: {source}", path.display()),
+            StoreError::Serialize { key, source } => write!(f, "cannot serialize the value of key {key:?}: {source}"),
+            StoreError::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            StoreError::EntryTooLarge { key, size, limit } => {
+                write!(f, "entry for key {key:?} is {size} bytes, larger than the cache's limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+impl Error for StoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            StoreError::ReadOnly { source, .. }
+            | StoreError::DiskFull { source, .. }
+            | StoreError::Io { source, .. } => Some(source),
+            StoreError::Serialize { source, .. } => Some(source),
+            StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+        }
+    }
+}

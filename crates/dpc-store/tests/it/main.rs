@@ -1,0 +1,9 @@
+//! The integration tests of dpc-store, one binary with a module per area.
+
+mod compute;
+mod corrupt;
+mod hostile;
+mod multiprocess;
+mod stream;
+mod support;
+mod tiered;
