@@ -1,6 +1,6 @@
 //! Writing MOT lines, fast: hand-rolled integer and fixed-point formatting into a byte buffer. No I/O.
 
-use crate::Detection;
+use crate::{Detection, UNKNOWN};
 
 /// How columns are separated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -39,6 +39,7 @@ impl Default for WriteFormat {
 }
 
 /// Appends one line (with its line ending) for `d` to `out`.
+/// Optional columns holding [`UNKNOWN`] are written as `-1`.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -64,12 +65,12 @@ pub fn write_detection(d: &Detection, format: &WriteFormat, out: &mut Vec<u8>) {
     }
     if columns >= 7 {
         out.extend_from_slice(sep);
-        push_fixed(out, d.conf, dec);
+        push_optional(out, d.conf, dec);
     }
     if columns == 10 {
         for v in [d.x, d.y, d.z] {
             out.extend_from_slice(sep);
-            push_fixed(out, v, dec);
+            push_optional(out, v, dec);
         }
     } else {
         if columns >= 8 {
@@ -78,10 +79,19 @@ pub fn write_detection(d: &Detection, format: &WriteFormat, out: &mut Vec<u8>) {
         }
         if columns >= 9 {
             out.extend_from_slice(sep);
-            push_fixed(out, d.visibility, dec);
+            push_optional(out, d.visibility, dec);
         }
     }
     out.extend_from_slice(if format.crlf { b"\r\n" } else { b"\n" });
+}
+
+/// Optional columns write the unknown sentinel as a plain `-1`, as MOTChallenge files do.
+fn push_optional(out: &mut Vec<u8>, v: f64, dec: u32) {
+    if v == UNKNOWN {
+        out.extend_from_slice(b"-1");
+    } else {
+        push_fixed(out, v, dec);
+    }
 }
 
 const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\

@@ -1,0 +1,107 @@
+//! Fuzzing the parser with mangled lines: never a panic, never a row silently lost,
+//! and the index agrees with the full parser on every line. Crashers found are kept in `fixtures/mot/crashers/`.
+
+use dpc_mot::{FrameIndex, Mode, frame_of, parse, parse_line};
+use proptest::prelude::*;
+
+use crate::fixture;
+
+/// Mutations of a valid line: byte flips, insertions of separators and odd characters, deletions, truncations.
+fn mangled_line() -> impl Strategy<Value = Vec<u8>> {
+    let base = prop_oneof![
+        Just(b"1,2,10.5,20,30,40,0.9,1,0.75".to_vec()),
+        Just(b"12 3 1 2 3 4".to_vec()),
+        Just(b"7, -1, 1.25, 2.5, 30, 40, 1, -1, -1, -1\r".to_vec()),
+        Just(b"3.0,4.0,1e2,2E-1,+3,.5".to_vec()),
+    ];
+    let edits = proptest::collection::vec(
+        (
+            0usize..64,
+            prop_oneof![
+                Just(b','),
+                Just(b' '),
+                Just(b'\t'),
+                Just(b'\r'),
+                Just(b'.'),
+                Just(b'-'),
+                Just(b'e'),
+                Just(b'9'),
+                Just(0xEF),
+                Just(0xFF),
+                Just(b'n'),
+                any::<u8>()
+            ],
+            0u8..3,
+        ),
+        0..6,
+    );
+    (base, edits).prop_map(|(mut line, edits)| {
+        for (pos, byte, op) in edits {
+            let pos = pos % (line.len() + 1);
+            match op {
+                0 => line.insert(pos, byte),
+                1 if pos < line.len() => line[pos] = byte,
+                _ if pos < line.len() => {
+                    line.remove(pos);
+                }
+                _ => line.truncate(pos),
+            }
+        }
+        line.retain(|&b| b != b'\n');
+        line
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mangled_lines_never_panic_and_the_index_agrees(line in mangled_line()) {
+        let full = parse_line(&line);
+        let quick = frame_of(&line);
+        match (&full, &quick) {
+            (Ok(d), Ok(Some(f))) => prop_assert_eq!(d.frame, *f),
+            (Ok(_), other) => prop_assert!(false, "parse_line accepted what frame_of rejected: {:?}", other),
+            (Err(_), Ok(None)) => prop_assert!(dpc_mot::is_blank(&line)),
+            _ => {}
+        }
+        if let Ok(d) = full {
+            for v in [d.left, d.top, d.width, d.height, d.conf, d.visibility, d.x, d.y, d.z] {
+                prop_assert!(v.is_finite());
+            }
+        }
+    }
+
+    #[test]
+    fn mangled_files_lose_no_row_silently(lines in proptest::collection::vec(mangled_line(), 1..20)) {
+        let mut bytes = Vec::new();
+        for l in &lines {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        let lenient = parse(&bytes, Mode::Lenient).unwrap();
+        let accounted = lenient.detections.len() as u64 + lenient.diagnostics.len() as u64 + lenient.blank_lines;
+        prop_assert_eq!(accounted, lines.len() as u64);
+        match parse(&bytes, Mode::Strict) {
+            Ok(p) => prop_assert!(lenient.diagnostics.is_empty() && p.detections == lenient.detections),
+            Err(e) => prop_assert_eq!(&e, &lenient.diagnostics[0]),
+        }
+        // The index never panics and counts every non-blank line as a row or a bad line.
+        let index = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
+        let s = index.summary();
+        prop_assert_eq!(s.rows + s.bad_lines + s.blank_lines, lines.len() as u64);
+    }
+}
+
+#[test]
+fn crashers_stay_fixed() {
+    let dir = fixture("crashers");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for e in entries {
+        let path = e.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = parse(&bytes, Mode::Strict);
+        let _ = parse(&bytes, Mode::Lenient).unwrap();
+        let _ = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
+    }
+}

@@ -1,0 +1,134 @@
+//! The streaming index: block boundaries, large files, and sorted versus unsorted input.
+
+use std::io::Read;
+
+use dpc_mot::{FrameIndex, Mode, MotProvider, Separator, WriteFormat};
+use proptest::prelude::*;
+
+use crate::{fixture, frames_of, reference, render, synth, temp_file};
+
+/// A reader that returns at most `step` bytes per call, to put block boundaries everywhere.
+struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+fn runs_of(index: &FrameIndex) -> Vec<dpc_mot::Run> {
+    index.all_runs().to_vec()
+}
+
+#[test]
+fn any_read_size_gives_the_same_index() {
+    for name in ["mixed.txt", "bom.txt", "blank_lines.txt", "unsorted_scattered.txt", "crlf.txt"] {
+        let bytes = std::fs::read(fixture(name)).unwrap();
+        let whole = FrameIndex::from_bytes(&bytes, Mode::Strict).unwrap();
+        for step in [1, 2, 3, 5, 7, 64] {
+            let trickled = FrameIndex::build(Trickle { data: &bytes, step }, Mode::Strict).unwrap();
+            assert_eq!(runs_of(&trickled), runs_of(&whole), "{name} step {step}");
+            assert_eq!(trickled.summary().lines, whole.summary().lines);
+            assert_eq!(trickled.summary().bom, whole.summary().bom);
+        }
+    }
+}
+
+#[test]
+fn ranges_cover_exactly_the_rows_of_each_frame() {
+    let bytes = std::fs::read(fixture("unsorted_scattered.txt")).unwrap();
+    let index = FrameIndex::from_bytes(&bytes, Mode::Strict).unwrap();
+    for &f in index.frames() {
+        let mut rows = 0;
+        for run in index.runs(f) {
+            let text = &bytes[run.start as usize..run.end as usize];
+            let parsed = dpc_mot::parse(text, Mode::Strict).unwrap();
+            assert!(parsed.detections.iter().all(|d| d.frame == f));
+            assert_eq!(parsed.detections.len() as u32, run.rows);
+            // A range starts at a line start and ends just past a newline (or at the end of the file).
+            assert!(run.start == 0 || bytes[run.start as usize - 1] == b'\n');
+            assert!(run.end as usize == bytes.len() || bytes[run.end as usize - 1] == b'\n');
+            rows += run.rows;
+        }
+        assert_eq!(u64::from(rows), index.rows(f));
+    }
+}
+
+#[test]
+fn a_file_larger_than_the_read_block_sorted_and_id_major() {
+    // About 3 MB: the index crosses several 1 MiB blocks, lines straddle block ends.
+    let rows = synth(2_000, 40, 11);
+    let sorted = render(&rows, &WriteFormat::default());
+    assert!(sorted.len() > 2 << 20, "{}", sorted.len());
+    let mut by_id = rows.clone();
+    by_id.sort_by_key(|d| (d.id, d.frame));
+    let unsorted = render(&by_id, &WriteFormat { separator: Separator::Space, crlf: true, ..WriteFormat::default() });
+
+    let expected = reference(&sorted);
+    let (_a, sorted_path) = temp_file(&sorted);
+    let (_b, unsorted_path) = temp_file(&unsorted);
+    let p = MotProvider::open(&sorted_path).unwrap();
+    let q = MotProvider::open(&unsorted_path).unwrap();
+    assert!(p.index().summary().sorted && !q.index().summary().sorted);
+    assert_eq!(p.index().summary().rows, rows.len() as u64);
+    let from_sorted = frames_of(&p);
+    let from_unsorted = frames_of(&q);
+    for (f, rows) in &from_sorted {
+        assert_eq!(rows, expected.get(f).unwrap_or(&Vec::new()), "frame {f}");
+        // Within a frame the id-major file lists rows by id, as does the frame-major one.
+        assert_eq!(rows, &from_unsorted[f], "frame {f}");
+    }
+}
+
+#[test]
+fn a_line_longer_than_the_block_is_indexed() {
+    let mut bytes = b"1,1,1,1,1,1\n2,2,".to_vec();
+    bytes.extend(std::iter::repeat_n(b' ', 3 << 20));
+    bytes.extend_from_slice(b"1,1,1,1\n3,3,1,1,1,1");
+    let index = FrameIndex::build(&bytes[..], Mode::Strict).unwrap();
+    assert_eq!(index.frames(), &[1, 2, 3]);
+    assert_eq!(index.runs(3)[0].end, bytes.len() as u64);
+    let (_dir, path) = temp_file(&bytes);
+    let p = MotProvider::open(&path).unwrap();
+    assert_eq!(p.load_frame(2).unwrap().detections()[0].id, 2);
+}
+
+#[test]
+fn sparse_frame_numbers_use_the_search_path() {
+    let (_dir, path) = temp_file(b"5,1,1,1,1,1\n1000000000000,1,2,2,2,2\n70,1,3,3,3,3\n");
+    let p = MotProvider::open(&path).unwrap();
+    assert_eq!(p.frames_with_rows(), &[5, 70, 1_000_000_000_000]);
+    assert_eq!(p.range(), Some((5, 1_000_000_000_000)));
+    assert_eq!(p.load_frame(70).unwrap().detections()[0].left, 3.0);
+    assert!(p.load_frame(71).unwrap().is_empty());
+    assert_eq!(p.load_frame(1_000_000_000_000).unwrap().len(), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any order of the rows gives the same frames, each with its rows in file order.
+    #[test]
+    fn any_row_order_gives_the_same_frames(seed in 0u64..1000, keys in proptest::collection::vec(any::<u32>(), 300)) {
+        let rows = synth(30, 4, seed);
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| keys[i % keys.len()] ^ i as u32);
+        let shuffled: Vec<_> = order.iter().map(|&i| rows[i]).collect();
+        let bytes = render(&shuffled, &WriteFormat::default());
+        let (_dir, path) = temp_file(&bytes);
+        let p = MotProvider::open(&path).unwrap();
+        let got = frames_of(&p);
+        let expected = reference(&bytes);
+        let none = Vec::new();
+        for (f, rows) in &got {
+            prop_assert_eq!(rows, expected.get(f).unwrap_or(&none));
+        }
+        prop_assert_eq!(got.values().map(Vec::len).sum::<usize>(), shuffled.len());
+    }
+}
