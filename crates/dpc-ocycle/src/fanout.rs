@@ -28,6 +28,10 @@ pub struct FanOut<T: Sample> {
     errors: VecDeque<ChunkError>,
     scratch: Vec<T>,
     closed: bool,
+    /// The smallest next chunk start among the consumers (cached; changes only when a chunk is cut or flushed).
+    min_next: u64,
+    /// The stream length at which some consumer will have a full chunk (cached likewise).
+    due: u64,
 }
 
 /// Builds a [`FanOut`]: the stream's clock and buffer, and its consumers.
@@ -191,15 +195,15 @@ impl<T: Sample> FanOut<T> {
 
     /// The first buffered index some consumer still needs, and the smallest next chunk start (which may lie ahead).
     fn needs(&self, written: u64) -> (u64, u64) {
-        let mut min_next = u64::MAX;
-        for s in &self.slots {
-            min_next = min_next.min(s.cut.next);
-        }
-        (min_next.min(written), min_next)
+        (self.min_next.min(written), self.min_next)
     }
 
     fn cut(&mut self) {
         let written = self.written();
+        if written < self.due {
+            // The common case for small frames: no consumer has a full chunk yet.
+            return;
+        }
         let FanOut { buf, base, clock, slots, errors, .. } = self;
         for (i, slot) in slots.iter_mut().enumerate() {
             let c = &mut slot.cut;
@@ -214,8 +218,22 @@ impl<T: Sample> FanOut<T> {
                 c.advance(clock.rate, start, len);
             }
         }
-        let keep = slots.iter().map(|s| s.cut.flag_from()).min().unwrap_or(written);
-        clock.prune(keep);
+        self.positions_changed();
+    }
+
+    /// Recomputes what the write path caches about the consumers' positions, and forgets anchors no chunk can use.
+    fn positions_changed(&mut self) {
+        let mut min_next = u64::MAX;
+        let mut due = u64::MAX;
+        let mut keep = u64::MAX;
+        for s in &self.slots {
+            min_next = min_next.min(s.cut.next);
+            due = due.min(s.cut.next.saturating_add(s.cut.size));
+            keep = keep.min(s.cut.flag_from());
+        }
+        self.min_next = min_next;
+        self.due = due;
+        self.clock.prune(keep);
     }
 
     fn flush_inner(&mut self) {
@@ -259,8 +277,7 @@ impl<T: Sample> FanOut<T> {
             }
             slot.sink.drain(&mut ctx);
         }
-        let keep = slots.iter().map(|s| s.cut.flag_from()).min().unwrap_or(written);
-        clock.prune(keep);
+        self.positions_changed();
     }
 }
 
@@ -378,7 +395,7 @@ impl<T: Sample> FanOutBuilder<T> {
                 stats: ConsumerStats::default(),
             });
         }
-        Ok(FanOut {
+        let mut fan = FanOut {
             buf: Vec::with_capacity(cap),
             base: 0,
             cap,
@@ -387,7 +404,11 @@ impl<T: Sample> FanOutBuilder<T> {
             errors: VecDeque::new(),
             scratch: Vec::new(),
             closed: false,
-        })
+            min_next: 0,
+            due: 0,
+        };
+        fan.positions_changed();
+        Ok(fan)
     }
 }
 
