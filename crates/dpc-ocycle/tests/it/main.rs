@@ -1,5 +1,6 @@
 //! Integration tests of dpc-ocycle, one binary with a module per area.
 
+mod alloc;
 mod backpressure;
 mod basics;
 mod errors;
@@ -8,3 +9,6 @@ mod modes;
 mod prop;
 mod support;
 mod time;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
