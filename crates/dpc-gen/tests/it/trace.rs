@@ -80,3 +80,12 @@ fn the_kinds_have_their_shapes() {
     let Trace::Strings(pages) = generate(TraceKind::Markov, 3000, 5) else { panic!() };
     assert!(pages.iter().all(|p| p.starts_with("page_")));
 }
+
+#[test]
+fn the_committed_generalisation_traces_match_the_generator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/traces");
+    for kind in [TraceKind::Backward, TraceKind::Interleaved, TraceKind::Jumps] {
+        let committed = Trace::load(dir.join(format!("{kind}.txt"))).unwrap();
+        assert_eq!(committed, generate(kind, 3000, 42), "regenerate with: dpc gen trace {kind} -n 3000 --seed 42");
+    }
+}
