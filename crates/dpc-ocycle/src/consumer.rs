@@ -294,7 +294,7 @@ pub struct ConsumerStats {
     pub chunks_completed: u64,
     /// Chunks discarded by the backpressure policy.
     pub chunks_dropped: u64,
-    /// Samples in the dropped chunks.
+    /// Stream samples in the dropped chunks (pad values excluded).
     pub samples_dropped: u64,
     /// Samples never put in a chunk because of a sampler pause or a hop larger than the size.
     pub samples_skipped: u64,

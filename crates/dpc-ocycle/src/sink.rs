@@ -222,7 +222,7 @@ impl<T: Sample, R: Send + 'static> ThreadSink<T, R> {
                         self.in_flight.remove(i);
                     }
                     ctx.stats.chunks_dropped += 1;
-                    ctx.stats.samples_dropped += job.meta.len as u64;
+                    ctx.stats.samples_dropped += (job.meta.len - job.meta.padded) as u64;
                     Some(job.buf)
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
@@ -270,12 +270,12 @@ impl<T: Sample, R: Send + 'static> Sink<T> for ThreadSink<T, R> {
                     // Unreachable while the sink is open: workers only stop when the sender is dropped at close.
                     self.in_flight.pop_back();
                     ctx.stats.chunks_dropped += 1;
-                    ctx.stats.samples_dropped += meta.len as u64;
+                    ctx.stats.samples_dropped += (meta.len - meta.padded) as u64;
                 }
             }
             None => {
                 ctx.stats.chunks_dropped += 1;
-                ctx.stats.samples_dropped += meta.len as u64;
+                ctx.stats.samples_dropped += (meta.len - meta.padded) as u64;
             }
         }
         self.deliver_ready(ctx);
