@@ -299,3 +299,15 @@ fn a_removed_directory_is_recreated_on_the_next_write() {
     cache.set("k", value("k")).unwrap();
     assert_eq!(entries(&dir).len(), 1);
 }
+
+#[test]
+fn floats_read_back_from_the_file_tier_bit_for_bit() {
+    // serde_json's default parser can be 1 ulp off; the crate enables `float_roundtrip` so a cache returns what it stored.
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, clock) = cache::<Vec<f64>>(dir.path());
+    let values: Vec<f64> = (1..2000).map(|i| f64::from(i) / 7.0 * 1e-3 + 1.0 / f64::from(i * 3 + 1)).collect();
+    cache.set("floats", values.clone()).unwrap();
+    let back = files_only::<Vec<f64>>(dir.path(), &clock).get("floats").unwrap().unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&back), bits(&values));
+}
