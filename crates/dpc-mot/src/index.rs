@@ -100,8 +100,66 @@ impl std::error::Error for IndexError {
     }
 }
 
-/// Block size of the indexing pass.
+/// Block size of the streaming passes.
 const BLOCK: usize = 1 << 20;
+
+/// Calls `f(line, start, end)` for every line of `reader` (without its `\n`; `[start, end)` is the line's byte
+/// range in the stream, line ending included), reading 1 MiB blocks and skipping a leading byte-order mark.
+/// Returns the bytes read and whether there was a byte-order mark.
+pub(crate) fn for_each_line<R: Read>(
+    mut reader: R,
+    mut f: impl FnMut(&[u8], u64, u64) -> Result<(), LineError>,
+) -> Result<(u64, bool), IndexError> {
+    let mut buf = vec![0u8; BLOCK];
+    // `buf[..filled]` holds unprocessed bytes; `base` is the stream offset of `buf[0]`.
+    let mut filled = 0usize;
+    let mut base = 0u64;
+    let mut total = 0u64;
+    let mut first = true;
+    let mut bom = false;
+    // Bytes of `buf[..scan]` have been searched for newlines already.
+    let mut scan = 0usize;
+    loop {
+        if filled == buf.len() {
+            // One line longer than the buffer: grow it.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(IndexError::Io(e)),
+        };
+        let eof = n == 0;
+        filled += n;
+        total += n as u64;
+        let mut line_start = 0usize;
+        if first {
+            if filled < 3 && !eof {
+                continue;
+            }
+            first = false;
+            line_start = bom_len(&buf[..filled]);
+            bom = line_start > 0;
+            scan = line_start;
+        }
+        for nl in memchr_iter(b'\n', &buf[scan..filled]) {
+            let nl = scan + nl;
+            f(&buf[line_start..nl], base + line_start as u64, base + nl as u64 + 1).map_err(IndexError::Line)?;
+            line_start = nl + 1;
+        }
+        if eof {
+            if line_start < filled {
+                f(&buf[line_start..filled], base + line_start as u64, base + filled as u64)
+                    .map_err(IndexError::Line)?;
+            }
+            return Ok((total, bom));
+        }
+        buf.copy_within(line_start..filled, 0);
+        filled -= line_start;
+        base += line_start as u64;
+        scan = filled;
+    }
+}
 
 impl FrameIndex {
     /// Indexes a MOT stream in one pass, reading it in 1 MiB blocks (it is never loaded whole).
@@ -109,56 +167,13 @@ impl FrameIndex {
     /// Only the frame column is checked here; the other columns are checked when a frame is parsed.
     /// In strict mode a bad frame column fails the build; in lenient mode the line is left out and
     /// reported in [`diagnostics`](Self::diagnostics).
-    pub fn build<R: Read>(mut reader: R, mode: Mode) -> Result<FrameIndex, IndexError> {
+    pub fn build<R: Read>(reader: R, mode: Mode) -> Result<FrameIndex, IndexError> {
         let started = Instant::now();
         let mut b = Builder::new(mode);
-        let mut buf = vec![0u8; BLOCK];
-        // `buf[..filled]` holds unprocessed bytes; `base` is the file offset of `buf[0]`.
-        let mut filled = 0usize;
-        let mut base = 0u64;
-        let mut first = true;
-        // Bytes of `buf[..scan]` have been searched for newlines already.
-        let mut scan = 0usize;
-        loop {
-            if filled == buf.len() {
-                // One line longer than the buffer: grow it.
-                buf.resize(buf.len() * 2, 0);
-            }
-            let n = match reader.read(&mut buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(IndexError::Io(e)),
-            };
-            let eof = n == 0;
-            filled += n;
-            b.summary.bytes += n as u64;
-            let mut line_start = 0usize;
-            if first {
-                if filled < 3 && !eof {
-                    continue;
-                }
-                first = false;
-                line_start = bom_len(&buf[..filled]);
-                b.summary.bom = line_start > 0;
-                scan = line_start;
-            }
-            for nl in memchr_iter(b'\n', &buf[scan..filled]) {
-                let nl = scan + nl;
-                b.line(&buf[line_start..nl], base + line_start as u64, base + nl as u64 + 1)?;
-                line_start = nl + 1;
-            }
-            if eof {
-                if line_start < filled {
-                    b.line(&buf[line_start..filled], base + line_start as u64, base + filled as u64)?;
-                }
-                break;
-            }
-            buf.copy_within(line_start..filled, 0);
-            filled -= line_start;
-            base += line_start as u64;
-            scan = filled;
-        }
+        let (bytes, bom) = for_each_line(reader, |line, start, end| b.line(line, start, end))?;
         let mut index = b.finish();
+        index.summary.bytes = bytes;
+        index.summary.bom = bom;
         index.summary.elapsed = started.elapsed();
         Ok(index)
     }
@@ -256,7 +271,7 @@ impl Builder {
 
     /// One line `bytes` (without `\n`) spanning `[start, end)` of the file, line ending included.
     #[inline]
-    fn line(&mut self, bytes: &[u8], start: u64, end: u64) -> Result<(), IndexError> {
+    fn line(&mut self, bytes: &[u8], start: u64, end: u64) -> Result<(), LineError> {
         self.line_no += 1;
         if !self.crlf_known && !bytes.is_empty() {
             self.crlf_known = true;
@@ -282,7 +297,7 @@ impl Builder {
             Err(kind) => {
                 let err = LineError::new(self.line_no, start, bytes, kind);
                 if self.mode == Mode::Strict {
-                    return Err(IndexError::Line(err));
+                    return Err(err);
                 }
                 self.summary.bad_lines += 1;
                 if self.diagnostics.len() < MAX_DIAGNOSTICS {

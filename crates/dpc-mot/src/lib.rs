@@ -28,6 +28,7 @@
 //! |---|---|
 //! | [`parse`], [`parse_line`] | bytes → [`Detection`]s; comma (with optional spaces) or whitespace, CRLF, BOM, blank lines, 6 to 10 columns, `-1` sentinels, integral floats for integer columns; no I/O |
 //! | [`Mode`] | strict: the first bad line is a [`LineError`] with line number, byte offset and text; lenient: bad lines are skipped and reported |
+//! | [`scan`] | a full streaming parse of a stream of any size in constant memory, with column counts and diagnostics |
 //! | [`FrameIndex`] | one streaming pass (1 MiB blocks, `memchr`, only the frame column parsed) → byte ranges per frame, for sorted and unsorted files |
 //! | [`MotProvider`] | reads only a frame's bytes (positioned reads, no lock), keeps parsed frames in an LRU, [`MotStats`] |
 //! | [`SeqInfo`] | the `seqinfo.ini` beside the file: frame rate, length (which extends the frame range), image size |
@@ -38,6 +39,7 @@ mod error;
 mod index;
 mod parse;
 mod provider;
+mod scan;
 mod seqinfo;
 mod write;
 
@@ -46,5 +48,6 @@ pub use error::{COLUMN_NAMES, LineError, LineErrorKind, MotError, SeqInfoError};
 pub use index::{FrameIndex, IndexError, IndexSummary, Run};
 pub use parse::{Mode, Parsed, bom_len, frame_of, is_blank, parse, parse_line};
 pub use provider::{MotProvider, MotProviderBuilder, MotStats};
+pub use scan::{Scan, scan};
 pub use seqinfo::SeqInfo;
 pub use write::{Separator, WriteFormat, push_fixed, push_i64, push_u64, write_detection};

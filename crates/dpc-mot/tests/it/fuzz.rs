@@ -86,6 +86,12 @@ proptest! {
             Ok(p) => prop_assert!(lenient.diagnostics.is_empty() && p.detections == lenient.detections),
             Err(e) => prop_assert_eq!(&e, &lenient.diagnostics[0]),
         }
+        // The streaming parse sees the same rows and bad lines.
+        let mut streamed = Vec::new();
+        let scanned = dpc_mot::scan(&bytes[..], Mode::Lenient, |d| streamed.push(*d)).unwrap();
+        prop_assert_eq!(&streamed, &lenient.detections);
+        prop_assert_eq!(&scanned.diagnostics, &lenient.diagnostics);
+        prop_assert_eq!(scanned.blank_lines, lenient.blank_lines);
         // The index never panics and counts every non-blank line as a row or a bad line.
         let index = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
         let s = index.summary();

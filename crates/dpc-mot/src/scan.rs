@@ -1,0 +1,77 @@
+//! A full streaming parse: every row of a stream of any size, in constant memory.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::index::{IndexError, MAX_DIAGNOSTICS, for_each_line};
+use crate::parse::{is_blank, parse_line_columns};
+use crate::{Detection, LineError, Mode};
+
+/// What [`scan`] saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Scan {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Lines, blank ones included.
+    pub lines: u64,
+    /// Lines holding only whitespace.
+    pub blank_lines: u64,
+    /// Good rows.
+    pub rows: u64,
+    /// Bad lines (lenient mode; strict mode fails on the first).
+    pub bad_lines: u64,
+    /// `columns[n]`: good rows with `n` columns (6 to 10).
+    pub columns: [u64; 11],
+    /// The first 1000 bad lines.
+    pub diagnostics: Vec<LineError>,
+    /// Whether the stream starts with a UTF-8 byte-order mark.
+    pub bom: bool,
+    /// Wall time of the pass.
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+/// Parses every line of `reader`, calling `on_row` for each good row in file order, in 1 MiB blocks.
+///
+/// ```
+/// let mut ids = std::collections::BTreeSet::new();
+/// let scan = dpc_mot::scan(&b"1,7,0,0,1,1\n\n2,9,0,0,1,1,0.5\n"[..], dpc_mot::Mode::Strict, |d| {
+///     ids.insert(d.id);
+/// })?;
+/// assert_eq!((scan.rows, scan.blank_lines, scan.columns[7]), (2, 1, 1));
+/// assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![7, 9]);
+/// # Ok::<(), dpc_mot::IndexError>(())
+/// ```
+pub fn scan<R: Read>(reader: R, mode: Mode, mut on_row: impl FnMut(&Detection)) -> Result<Scan, IndexError> {
+    let started = Instant::now();
+    let mut s = Scan::default();
+    let (bytes, bom) = for_each_line(reader, |line, start, _end| {
+        s.lines += 1;
+        match parse_line_columns(line) {
+            Ok((d, cols)) => {
+                s.rows += 1;
+                s.columns[cols] += 1;
+                on_row(&d);
+            }
+            Err(_) if is_blank(line) => s.blank_lines += 1,
+            Err(kind) => {
+                let err = LineError::new(s.lines, start, line, kind);
+                if mode == Mode::Strict {
+                    return Err(err);
+                }
+                s.bad_lines += 1;
+                if s.diagnostics.len() < MAX_DIAGNOSTICS {
+                    s.diagnostics.push(err);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    s.bytes = bytes;
+    s.bom = bom;
+    s.elapsed = started.elapsed();
+    Ok(s)
+}
