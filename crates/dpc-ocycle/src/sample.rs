@@ -95,3 +95,32 @@ pub(crate) fn duration_from_nanos(ns: u128) -> Duration {
         Err(_) => Duration::MAX,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_down_and_sample_counts_round_up() {
+        let ntsc = SampleRate::ratio(30_000, 1_001);
+        assert_eq!(ntsc.duration_of(1), Duration::from_nanos(33_366_666));
+        assert_eq!(ntsc.duration_of(3), Duration::from_nanos(100_100_000));
+        assert_eq!(ntsc.samples_in(Duration::from_nanos(33_366_666)), 1);
+        assert_eq!(ntsc.samples_in(Duration::from_nanos(33_366_667)), 2);
+        let audio = SampleRate::hz(48_000);
+        assert_eq!(audio.samples_in(Duration::from_millis(500)), 24_000);
+        assert_eq!(audio.samples_in(Duration::from_nanos(1)), 1);
+        assert_eq!(audio.samples_in(Duration::ZERO), 0);
+        assert_eq!(audio.duration_of(u64::MAX), Duration::from_nanos(0).saturating_add(audio.duration_of(u64::MAX)));
+        assert_eq!(SampleRate::hz(1).duration_of(u64::MAX), Duration::from_secs(u64::MAX));
+    }
+
+    #[test]
+    fn little_endian_bytes() {
+        let mut out = Vec::new();
+        i16::extend_le_bytes(&[1, -2], &mut out);
+        f32::extend_le_bytes(&[1.0], &mut out);
+        u8::extend_le_bytes(b"ab", &mut out);
+        assert_eq!(out, [1, 0, 0xfe, 0xff, 0, 0, 0x80, 0x3f, b'a', b'b']);
+    }
+}
