@@ -121,3 +121,18 @@ pub enum EvictionPolicy {
 
 /// Measures an entry for the weight bound, for example its size in bytes. Must be cheap and deterministic.
 pub type Weigher<K, V> = dyn Fn(&K, &V) -> u64 + Send + Sync;
+
+/// A shared provider is a provider: keep an `Arc` to read its own statistics while the cache uses it.
+impl<P: DataProvider> DataProvider for std::sync::Arc<P> {
+    type Key = P::Key;
+    type Value = P::Value;
+    type Error = P::Error;
+
+    fn load(&self, key: &Self::Key) -> Result<Self::Value, Self::Error> {
+        (**self).load(key)
+    }
+
+    fn contains(&self, key: &Self::Key) -> bool {
+        (**self).contains(key)
+    }
+}

@@ -1,0 +1,223 @@
+//! Many threads at once: single-flight, right values, demand never behind prefetch, clean shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+
+use dpc_core::{CacheError, Lookahead, PrefetchCache};
+
+use crate::support::{Gate, TestProvider, must_finish, value_of};
+
+#[test]
+fn no_key_is_loaded_twice_at_once_and_every_caller_gets_its_value() {
+    for round in 0..20 {
+        let p = Arc::new(TestProvider::default());
+        let cache = Arc::new(
+            PrefetchCache::builder(Arc::clone(&p))
+                .predictor(Lookahead::new(3))
+                .max_entries(8) // small, so keys are evicted and loaded again while others want them
+                .workers(3)
+                .build()
+                .unwrap(),
+        );
+        let threads = 6;
+        let barrier = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let cache = Arc::clone(&cache);
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    for i in 0..300u64 {
+                        let key = (i * (t as u64 + 1) + round) % 24;
+                        let v = cache.get(&key).unwrap();
+                        assert_eq!(*v, value_of(key));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(p.max_running_same_key.load(Ordering::SeqCst), 1, "round {round}: a key was loaded twice at once");
+        cache.quiesce();
+        let s = cache.stats();
+        assert_eq!(s.requests(), 6 * 300);
+        assert!(s.resident_entries <= 8);
+        assert_eq!(s.in_flight, 0);
+    }
+}
+
+#[test]
+fn concurrent_misses_of_one_key_share_one_load() {
+    let p = Arc::new(TestProvider::default());
+    p.gate_keys(&[42]);
+    let starts = p.watch_starts();
+    let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).build().unwrap());
+    let first = {
+        let cache = Arc::clone(&cache);
+        std::thread::spawn(move || cache.get(&42).map(|v| (*v).clone()))
+    };
+    assert_eq!(starts.recv().unwrap(), 42);
+    let joiners: Vec<_> = (0..4)
+        .map(|_| {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || cache.get(&42).map(|v| (*v).clone()))
+        })
+        .collect();
+    // Every joiner is counted as a late hit before it waits; wait until all four have joined.
+    while cache.stats().late_hits < 4 {
+        std::thread::yield_now();
+    }
+    p.gate.open();
+    assert_eq!(first.join().unwrap().unwrap(), value_of(42));
+    for j in joiners {
+        assert_eq!(j.join().unwrap().unwrap(), value_of(42));
+    }
+    assert_eq!(p.loads_of(42), 1);
+    let s = cache.stats();
+    assert_eq!((s.misses, s.late_hits), (1, 4));
+}
+
+#[test]
+fn a_request_joins_the_prefetch_in_flight() {
+    let p = Arc::new(TestProvider::default());
+    p.gate_keys(&[2]);
+    let starts = p.watch_starts();
+    let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(Lookahead::new(1)).build().unwrap());
+    cache.get(&1).unwrap();
+    assert_eq!(starts.recv().unwrap(), 1);
+    assert_eq!(starts.recv().unwrap(), 2, "the prefetch of 2 started");
+    let waiter = {
+        let cache = Arc::clone(&cache);
+        std::thread::spawn(move || cache.get(&2).map(|v| (*v).clone()))
+    };
+    while cache.stats().late_hits < 1 {
+        std::thread::yield_now();
+    }
+    p.gate.open();
+    assert_eq!(waiter.join().unwrap().unwrap(), value_of(2));
+    assert_eq!(p.loads_of(2), 1);
+    cache.quiesce();
+    let s = cache.stats();
+    assert_eq!((s.late_hits, s.prefetch_used, s.misses), (1, 1, 1));
+}
+
+#[test]
+fn a_slow_prefetch_does_not_delay_a_demand_load() {
+    let p = Arc::new(TestProvider::default());
+    // Every prefetch blocks: keys 1..=8 are predicted after key 0, and the one worker sticks on 1.
+    p.gate_keys(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let starts = p.watch_starts();
+    let cache =
+        Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(Lookahead::new(8)).workers(1).build().unwrap());
+    cache.get(&0).unwrap();
+    assert_eq!(starts.recv().unwrap(), 0);
+    assert_eq!(starts.recv().unwrap(), 1);
+    // Key 3 is queued behind the stuck prefetch; a demand for it must load at once on this thread,
+    // and so must an unrelated key.
+    let c = Arc::clone(&cache);
+    let got = must_finish("demand load while a prefetch is stuck", move || {
+        let a = c.get(&50).map(|v| (*v).clone());
+        (a, c.stats().misses)
+    });
+    assert_eq!(got.0.unwrap(), value_of(50));
+    assert_eq!(got.1, 2);
+    p.gate.open();
+    cache.quiesce();
+}
+
+#[test]
+fn close_with_loads_in_flight_joins_every_thread() {
+    for _ in 0..10 {
+        let p = Arc::new(TestProvider::default());
+        p.gate_keys(&[11, 12]);
+        let starts = p.watch_starts();
+        let token = Arc::new(());
+        let cache =
+            Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(Lookahead::new(4)).workers(2).build().unwrap());
+        let marker = Arc::clone(&token);
+        cache.get(&10).unwrap();
+        // Both workers are stuck, on 11 and 12.
+        let mut started = [starts.recv().unwrap(), starts.recv().unwrap(), starts.recv().unwrap()];
+        started.sort();
+        assert_eq!(started, [10, 11, 12]);
+        let waiter = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || cache.get(&11).map(|v| (*v).clone()))
+        };
+        while cache.stats().late_hits < 1 {
+            std::thread::yield_now();
+        }
+        let closer = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                cache.close();
+                drop(marker);
+            })
+        };
+        // close() waits for the running loads, so it can only return after the gate opens.
+        p.gate.open();
+        closer.join().unwrap();
+        assert_eq!(waiter.join().unwrap().unwrap(), value_of(11), "a joined load still delivers");
+        assert!(matches!(cache.get(&13), Err(CacheError::Closed)));
+        let stats = cache.stats();
+        assert_eq!(stats.in_flight, 0);
+        // The last owner drops the cache; the worker threads are gone, so the provider goes with it.
+        let weak = Arc::downgrade(&p);
+        drop(p);
+        drop(Arc::try_unwrap(cache).unwrap());
+        assert!(weak.upgrade().is_none(), "a cache thread still holds the provider");
+        assert_eq!(Arc::strong_count(&token), 1);
+    }
+}
+
+#[test]
+fn drop_closes() {
+    let p = Arc::new(TestProvider::default());
+    let weak = Arc::downgrade(&p);
+    {
+        let cache = PrefetchCache::builder(Arc::clone(&p)).predictor(Lookahead::new(4)).build().unwrap();
+        cache.get(&1).unwrap();
+    }
+    drop(p);
+    assert!(weak.upgrade().is_none());
+}
+
+#[test]
+fn close_from_the_event_callback_does_not_deadlock() {
+    let slot: Arc<std::sync::Mutex<Option<std::sync::Weak<PrefetchCache<Arc<TestProvider>>>>>> = Arc::default();
+    let s2 = Arc::clone(&slot);
+    let cache = Arc::new(
+        PrefetchCache::builder(Arc::new(TestProvider::default()))
+            .on_event(move |_e| {
+                if let Some(c) = s2.lock().unwrap().as_ref().and_then(|w| w.upgrade()) {
+                    c.close();
+                }
+            })
+            .build()
+            .unwrap(),
+    );
+    *slot.lock().unwrap() = Some(Arc::downgrade(&cache));
+    let c = Arc::clone(&cache);
+    must_finish("close from the callback", move || {
+        let _ = c.get(&1);
+        c.close();
+    });
+    assert!(cache.is_closed());
+}
+
+#[test]
+fn gate_helper_blocks_until_open() {
+    // The tests above rely on Gate; make sure it really blocks and releases.
+    let gate = Arc::new(Gate::default());
+    let g = Arc::clone(&gate);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let h = std::thread::spawn(move || {
+        g.wait();
+        tx.send(()).unwrap();
+    });
+    assert!(rx.try_recv().is_err());
+    gate.open();
+    h.join().unwrap();
+    assert!(rx.try_recv().is_ok());
+}

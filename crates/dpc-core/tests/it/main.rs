@@ -1,0 +1,6 @@
+//! Integration tests of dpc-core: behaviour, concurrency and faults, through the public API only.
+
+mod behaviour;
+mod concurrency;
+mod faults;
+mod support;
