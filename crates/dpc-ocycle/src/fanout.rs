@@ -212,10 +212,11 @@ impl<T: Sample> FanOut<T> {
                 let len = if c.clip { c.size } else { written - start };
                 let meta = c.meta(clock, start, len, 0);
                 let off = (start - *base) as usize;
+                // Advance first: if `on_done` panics out of `emit`, the chunk is still counted once and never re-emitted.
+                c.advance(clock.rate, start, len);
                 let mut ctx = Ctx { consumer: i, stats: &mut slot.stats, errors };
                 ctx.stats.chunks_cut += 1;
                 slot.sink.emit(meta, &buf[off..off + len as usize], &mut ctx);
-                c.advance(clock.rate, start, len);
             }
         }
         self.positions_changed();
@@ -249,9 +250,10 @@ impl<T: Sample> FanOut<T> {
                 match c.flush {
                     Flush::Short => {
                         let meta = c.meta(clock, start, real, 0);
+                        c.emitted(start, written);
+                        c.next = written;
                         ctx.stats.chunks_cut += 1;
                         slot.sink.emit(meta, data, &mut ctx);
-                        c.emitted(start, written);
                     }
                     Flush::Pad(value) => {
                         let size = c.size.max(real);
@@ -260,10 +262,11 @@ impl<T: Sample> FanOut<T> {
                         scratch.extend_from_slice(data);
                         scratch.resize(size as usize, value);
                         let meta = c.meta(clock, start, size, padded);
+                        c.emitted(start, written);
+                        c.next = written;
                         ctx.stats.chunks_cut += 1;
                         ctx.stats.samples_padded += padded as u64;
                         slot.sink.emit(meta, scratch, &mut ctx);
-                        c.emitted(start, written);
                     }
                     Flush::Drop => {
                         ctx.stats.samples_discarded += written - start.max(c.delivered);

@@ -73,3 +73,21 @@ fn without_on_done_failures_are_kept_for_take_errors() {
     assert!(matches!(&errors[1].error, CallbackError::Panicked(m) if m == "boom at 20"));
     assert!(fan.take_errors().is_empty());
 }
+
+#[test]
+fn a_panicking_on_done_propagates_but_never_duplicates_a_chunk() {
+    let seen = Rec::new();
+    let s = seen.clone();
+    let mut em = Emitter::new(Consumer::serial(4, |c: &Chunk<'_, i32>| Ok(c.start())).clip(true).on_done(move |d| {
+        s.push(d.seq);
+        assert_ne!(d.seq, 1, "on_done fails on chunk 1");
+    }))
+    .unwrap();
+    let stream = ramp(16);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| em.write(&stream[..8])));
+    assert!(r.is_err(), "the panic reaches the writer");
+    em.write(&stream[8..]).unwrap();
+    em.close().unwrap();
+    assert_eq!(seen.get(), vec![0, 1, 2, 3]);
+    assert_eq!(em.stats().consumers[0].chunks_cut, 4);
+}
