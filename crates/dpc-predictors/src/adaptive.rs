@@ -280,11 +280,12 @@ impl DeltaMarkov {
     /// The learned probability of a step of `next` after a step of `prev`.
     pub fn probability(&self, prev: i64, next: i64) -> f64 {
         let mut dist = Vec::new();
-        self.distribution(prev, &mut dist);
+        self.distribution(prev, 0.0, &mut dist);
         dist.iter().find(|(d, _)| *d == next).map_or(0.0, |(_, p)| *p)
     }
 
-    fn distribution(&self, prev: i64, out: &mut Vec<(i64, f64)>) {
+    /// The distribution of the next delta after a step of `prev`, without the deltas rarer than `floor`.
+    fn distribution(&self, prev: i64, floor: f64, out: &mut Vec<(i64, f64)>) {
         out.clear();
         let g_total = self.global.total();
         if g_total <= 0.0 {
@@ -297,14 +298,16 @@ impl DeltaMarkov {
             None => (&[][..], 0.0),
         };
         let denom = ctx_total + ALPHA;
-        for (d, c) in ctx_items {
-            out.push((*d, (c + ALPHA * self.global.count(d) / g_total) / denom));
-        }
         for (d, c) in self.global.items() {
-            if !ctx_items.iter().any(|(x, _)| x == d) {
-                out.push((*d, ALPHA * c / g_total / denom));
+            out.push((*d, ALPHA * c / g_total / denom));
+        }
+        for (d, c) in ctx_items {
+            match out.iter_mut().find(|(x, _)| x == d) {
+                Some(item) => item.1 += c / denom,
+                None => out.push((*d, c / denom)),
             }
         }
+        out.retain(|&(_, q)| q >= floor);
     }
 
     fn observe_i64(&mut self, x: i64) {
@@ -336,7 +339,7 @@ impl DeltaMarkov {
                             memo.push((last, Vec::new()));
                         }
                         memo[self.memo_len].0 = last;
-                        self.distribution(last, &mut memo[self.memo_len].1);
+                        self.distribution(last, floor, &mut memo[self.memo_len].1);
                         self.memo_len += 1;
                         self.memo_len - 1
                     }

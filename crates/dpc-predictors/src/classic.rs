@@ -64,7 +64,7 @@ impl<K: OffsetKey> Default for Markov<K> {
     fn default() -> Self {
         Markov {
             order: 1,
-            threshold: 0.02,
+            threshold: 0.1,
             steps: None,
             max_successors: 16,
             first: HashMap::new(),
@@ -79,7 +79,7 @@ impl<K: OffsetKey> Default for Markov<K> {
 }
 
 impl<K: OffsetKey> Markov<K> {
-    /// First order, threshold 0.02, steps from the measured lookahead, 16 successors per key.
+    /// First order, threshold 0.1, steps from the measured lookahead, 16 successors per key.
     pub fn new() -> Self {
         Self::default()
     }

@@ -24,13 +24,13 @@ pub struct Ensemble<K> {
     learning_rate: f64,
     min_weight: f64,
     scores: Scores<K>,
-    scratch: Vec<(K, f64)>,
 }
 
 struct Member<K> {
     predictor: Box<dyn AccessPredictor<K>>,
     weight: f64,
-    last: Scores<K>,
+    /// The member's latest prediction, for its reward at the next request.
+    last: Vec<(K, f64)>,
     fresh: bool,
 }
 
@@ -51,13 +51,7 @@ impl<K: OffsetKey> Default for Ensemble<K> {
 impl<K: OffsetKey> Ensemble<K> {
     /// An ensemble without members (predicts nothing until [`with`](Self::with) adds some).
     pub fn empty() -> Self {
-        Ensemble {
-            members: Vec::new(),
-            learning_rate: 0.05,
-            min_weight: 0.02,
-            scores: Scores::new(),
-            scratch: Vec::new(),
-        }
+        Ensemble { members: Vec::new(), learning_rate: 0.05, min_weight: 0.02, scores: Scores::new() }
     }
 
     /// The default predictor: delta transitions, stride streams and Markov successors.
@@ -71,7 +65,7 @@ impl<K: OffsetKey> Ensemble<K> {
 
     /// Adds a member.
     pub fn with(mut self, predictor: impl AccessPredictor<K>) -> Self {
-        self.members.push(Member { predictor: Box::new(predictor), weight: 0.5, last: Scores::new(), fresh: false });
+        self.members.push(Member { predictor: Box::new(predictor), weight: 0.5, last: Vec::new(), fresh: false });
         self
     }
 
@@ -98,7 +92,8 @@ impl<K: OffsetKey> AccessPredictor<K> for Ensemble<K> {
         let rate = self.learning_rate;
         for m in &mut self.members {
             if m.fresh {
-                let reward = m.last.get(key).clamp(0.0, 1.0);
+                let reward =
+                    m.last.iter().filter(|(k, _)| k == key).map(|(_, s)| *s).fold(0.0, f64::max).clamp(0.0, 1.0);
                 m.weight += rate * (reward - m.weight);
                 m.fresh = false;
             }
@@ -110,23 +105,23 @@ impl<K: OffsetKey> AccessPredictor<K> for Ensemble<K> {
         // Every member predicts (so that its reward stays measured), but only the weighty ones count.
         let total: f64 = self.members.iter().map(|m| m.weight).filter(|&w| w >= self.min_weight).sum();
         for m in &mut self.members {
-            self.scratch.clear();
-            m.predictor.predict(ctx, &mut self.scratch);
             m.last.clear();
-            for (k, s) in self.scratch.drain(..) {
-                if s.is_finite() && s > 0.0 {
-                    m.last.max(k, s);
-                }
-            }
+            m.predictor.predict(ctx, &mut m.last);
+            m.last.retain(|(_, s)| s.is_finite() && *s > 0.0);
             m.fresh = true;
             if m.weight >= self.min_weight && total > 0.0 {
                 let w = m.weight / total;
-                for (k, s) in m.last.iter() {
+                for (k, s) in &m.last {
                     self.scores.add(k.clone(), w * s.min(1.0));
                 }
             }
         }
+        // A member naming a key twice (two stride streams) could push its sum past 1.
+        let start = out.len();
         self.scores.drain_into(1e-4, out);
+        for (_, s) in &mut out[start..] {
+            *s = s.min(1.0);
+        }
     }
 
     fn name(&self) -> &str {

@@ -4,7 +4,7 @@ use std::hash::Hash;
 
 use hashbrown::HashMap;
 
-/// Scores by key, merged either by maximum or by "at least once" (`1 - (1 - a)(1 - b)`), reused across calls.
+/// Scores by key, merged either by sum or by "at least once" (`1 - (1 - a)(1 - b)`), reused across calls.
 #[derive(Clone, Debug)]
 pub(crate) struct Scores<K> {
     map: HashMap<K, f64>,
@@ -28,18 +28,6 @@ impl<K: Hash + Eq + Clone> Scores<K> {
     /// Adds `value` to the key's score.
     pub(crate) fn add(&mut self, key: K, value: f64) {
         *self.map.entry(key).or_insert(0.0) += value;
-    }
-
-    /// Keeps the larger of the two scores.
-    pub(crate) fn max(&mut self, key: K, value: f64) {
-        let s = self.map.entry(key).or_insert(0.0);
-        if value > *s {
-            *s = value;
-        }
-    }
-
-    pub(crate) fn get(&self, key: &K) -> f64 {
-        self.map.get(key).copied().unwrap_or(0.0)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, f64)> {
