@@ -172,6 +172,11 @@ impl<V> TieredCacheBuilder<V> {
 
     /// Bounds the bytes of the entry files; a write that goes over removes the oldest entries first.
     /// An entry larger than the whole limit is refused with [`StoreError::EntryTooLarge`].
+    ///
+    /// The limit is the file tier's (the memory tier is bounded by [`memory_capacity`](Self::memory_capacity)).
+    /// "Oldest" is this process's view: files found when the cache opened, by modification time, then in the order
+    /// this process wrote or first read them. Other processes' writes count once this process reads them or runs
+    /// [`TieredCache::cleanup`], which re-reads the directory and enforces the limit against all of it.
     pub fn max_bytes(mut self, bytes: u64) -> Self {
         self.max_bytes = Some(bytes);
         self

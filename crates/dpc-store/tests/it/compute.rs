@@ -134,3 +134,47 @@ fn waiters_of_a_failed_computation_retry_until_one_succeeds() {
     assert_eq!(attempts.load(SeqCst), 4);
     assert_eq!(cache.stats().file_entries, 1);
 }
+
+#[test]
+fn the_cache_and_the_memo_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<dpc_store::TieredCache<String>>();
+    check::<dpc_store::StreamCache<Vec<f32>, f32>>();
+}
+
+/// Threads set, read, delete and invalidate overlapping keys; every read is a value of its own key, and when the
+/// dust settles the memory tier agrees with the files (a promotion never resurrects a replaced or deleted value).
+#[test]
+fn concurrent_writers_readers_and_deleters_leave_the_tiers_consistent() {
+    const KEYS: usize = 6;
+    for rep in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, clock) = cache::<(usize, usize, usize)>(dir.path());
+        all_at_once(|t| {
+            for n in 0..200 {
+                let k = (n * 7 + t) % KEYS;
+                let key = format!("k{k}");
+                match (n + t) % 10 {
+                    0 => {
+                        cache.delete(&key).unwrap();
+                    }
+                    1 if t == 0 && n % 50 == 1 => {
+                        cache.invalidate_prefix("k1").unwrap();
+                    }
+                    2..=5 => cache.set(&key, (k, t, n)).unwrap(),
+                    _ => {
+                        if let Some(v) = cache.get(&key).unwrap() {
+                            assert_eq!(v.0, k, "a value under the wrong key");
+                        }
+                    }
+                }
+            }
+        });
+        let files = crate::support::files_only::<(usize, usize, usize)>(dir.path(), &clock);
+        for k in 0..KEYS {
+            let key = format!("k{k}");
+            assert_eq!(cache.get(&key).unwrap(), files.get(&key).unwrap(), "repetition {rep}, key {key}");
+        }
+        assert_eq!(cache.stats().corrupt_removed, 0);
+    }
+}
