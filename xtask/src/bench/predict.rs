@@ -4,7 +4,7 @@
 //!
 //! Replays run in real time (latency 2 ms, think 1 ms, 4 workers, capacity 512; markov at capacity 64), so
 //! each trace is trimmed to its first `DPC_BENCH_PREDICT_LIMIT` requests (default 2000) to keep the suite
-//! within a few minutes. The virtual-time model of the cache (`dpc_gen::oracle::simulate`) is run on the same
+//! within a few minutes (`DPC_BENCH_PREDICT_TRACES=playback,markov` runs a subset). The virtual-time model of the cache (`dpc_gen::oracle::simulate`) is run on the same
 //! requests as a noise-free cross-check.
 
 use std::fmt::Write as _;
@@ -47,8 +47,14 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         ("interleaved", fixtures.join("interleaved.txt"), ">= 0.90"),
         ("jumps", fixtures.join("jumps.txt"), ">= 0.90 (issue)"),
     ];
+    // A comma-separated subset of the traces, for quick runs while tuning.
+    let only: Option<Vec<String>> =
+        std::env::var("DPC_BENCH_PREDICT_TRACES").ok().map(|v| v.split(',').map(str::to_string).collect());
     let mut rows = Vec::new();
     for (name, path, target) in traces {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|t| t == name)) {
+            continue;
+        }
         let mut trace = Trace::load(&path)?;
         // Markov is 10 000 short requests with many hits; give it more of its length to learn from.
         trace.truncate(if name == "markov" { limit * 3 } else { limit });
