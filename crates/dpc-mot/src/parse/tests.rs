@@ -129,3 +129,45 @@ fn frame_of_agrees_with_parse_line() {
         }
     }
 }
+
+#[test]
+fn fast_path_agrees_with_the_general_path() {
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut next = || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 16
+    };
+    let mut fast_hits = 0;
+    for _ in 0..20_000 {
+        let cols = 6 + (next() % 5) as usize;
+        let sep = [",", " ", "\t", ", "][(next() % 4) as usize];
+        let mut fields = Vec::new();
+        for c in 0..cols {
+            let r = next();
+            let f = match (c, r % 7) {
+                (0, 0) => format!("{}.0", r % 1000),
+                (0, _) => format!("{}", r % 100_000),
+                (1 | 7, 0) => "-1".to_string(),
+                (_, 0) => format!("-{}.{}", r % 10_000, r % 100),
+                (_, 1) => format!("{}", r % 100_000_000_000),
+                (_, 2) => format!("{}.{:03}", r % 2000, r % 1000),
+                (_, 3) => format!("{}.", r % 50),
+                (_, 4) => format!("{}", r % 10),
+                (_, 5) => format!("0.{}", r % 1_000_000_007),
+                _ => format!("{}.{}", r % 123_456_789, r % 1_000_000),
+            };
+            fields.push(f);
+        }
+        let line = fields.join(sep) + if next() % 4 == 0 { "\r" } else { "" };
+        let general = general_line(line.as_bytes());
+        if let Some(fast) = fast_line(line.as_bytes()) {
+            fast_hits += 1;
+            let general = general.unwrap_or_else(|e| panic!("{line:?}: fast path accepted, general {e:?}"));
+            assert_eq!(fast.1, general.1, "{line:?}");
+            let (a, b) = (fast.0, general.0);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{line:?}");
+            assert_eq!(a.left.to_bits(), b.left.to_bits());
+        }
+    }
+    assert!(fast_hits > 5_000, "{fast_hits}");
+}
