@@ -65,13 +65,14 @@ impl Detection {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Frame {
     number: u64,
-    detections: Arc<[Detection]>,
+    // An `Arc<Vec>` rather than `Arc<[T]>`: wrapping the parsed Vec moves it instead of copying every row.
+    detections: Arc<Vec<Detection>>,
 }
 
 impl Frame {
     /// A frame holding `detections`.
-    pub fn new(number: u64, detections: impl Into<Arc<[Detection]>>) -> Self {
-        Frame { number, detections: detections.into() }
+    pub fn new(number: u64, detections: Vec<Detection>) -> Self {
+        Frame { number, detections: Arc::new(detections) }
     }
 
     /// The frame number.
@@ -96,7 +97,9 @@ impl Frame {
 
     /// Approximate heap bytes held, for a byte-bounded cache's weigher.
     pub fn weight(&self) -> u64 {
-        (std::mem::size_of::<Self>() + std::mem::size_of_val::<[Detection]>(&self.detections)) as u64
+        (std::mem::size_of::<Self>()
+            + std::mem::size_of::<Vec<Detection>>()
+            + std::mem::size_of::<Detection>() * self.detections.capacity()) as u64
     }
 }
 
@@ -105,7 +108,7 @@ impl Serialize for Frame {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("Frame", 2)?;
         st.serialize_field("frame", &self.number)?;
-        st.serialize_field("detections", &*self.detections)?;
+        st.serialize_field("detections", self.detections.as_slice())?;
         st.end()
     }
 }
