@@ -289,29 +289,6 @@ impl Cursor<'_> {
     }
 }
 
-const POW10_U64: [u64; 20] = [
-    1,
-    10,
-    100,
-    1_000,
-    10_000,
-    100_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    1_000_000_000,
-    10_000_000_000,
-    100_000_000_000,
-    1_000_000_000_000,
-    10_000_000_000_000,
-    100_000_000_000_000,
-    1_000_000_000_000_000,
-    10_000_000_000_000_000,
-    100_000_000_000_000_000,
-    1_000_000_000_000_000_000,
-    10_000_000_000_000_000_000,
-];
-
 /// The general path: any spacing around separators, any number syntax, and the precise error.
 fn general_line(line: &[u8]) -> Result<(Detection, usize), LineErrorKind> {
     let s = line.strip_suffix(b"\r").unwrap_or(line);
