@@ -173,8 +173,10 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
                 .map(|_| {
                     CachePadded::new(Stripe {
                         log: ArrayQueue::new(LOG_CAPACITY),
-                        hits: AtomicU64::new(0),
-                        dropped: AtomicU64::new(0),
+                        counters: CachePadded::new(StripeCounters {
+                            hits: AtomicU64::new(0),
+                            dropped: AtomicU64::new(0),
+                        }),
                     })
                 })
                 .collect(),
@@ -295,7 +297,7 @@ impl<P: DataProvider> PrefetchCache<P> {
         s.record(stripe, key);
         let hash = s.hasher.hash_one(key);
         if let Some(value) = s.resident(hash, key) {
-            stripe.hits.fetch_add(1, Ordering::Relaxed);
+            stripe.counters.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(value);
         }
         s.get_slow(key, hash)
@@ -325,10 +327,9 @@ impl<P: DataProvider> PrefetchCache<P> {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let s = &*self.shared;
-        let (hits, dropped) = s
-            .stripes
-            .iter()
-            .fold((0, 0), |(h, d), st| (h + st.hits.load(Ordering::Relaxed), d + st.dropped.load(Ordering::Relaxed)));
+        let (hits, dropped) = s.stripes.iter().fold((0, 0), |(h, d), st| {
+            (h + st.counters.hits.load(Ordering::Relaxed), d + st.counters.dropped.load(Ordering::Relaxed))
+        });
         let c = s.lock();
         let mut stats = c.counters.clone();
         stats.hits += hits;
@@ -453,6 +454,8 @@ const MAX_WORKERS: usize = 1024;
 const STRIPES: usize = 8;
 /// Per-stripe access-log capacity; beyond it requests are counted as `history_dropped`.
 const LOG_CAPACITY: usize = 1024;
+/// How long the scheduler lets a flooded access log fill before draining it again.
+const FLOOD_PAUSE: Duration = Duration::from_micros(200);
 /// The most scores kept from one prediction.
 const MAX_PREDICTED: usize = 4096;
 /// How many failed prefetch keys are remembered (and not prefetched again until a demand load succeeds).
@@ -493,6 +496,11 @@ struct Shared<P: DataProvider> {
 
 struct Stripe<K> {
     log: ArrayQueue<K>,
+    /// Written by callers only; kept off the cache lines the scheduler reads while draining `log`.
+    counters: CachePadded<StripeCounters>,
+}
+
+struct StripeCounters {
     hits: AtomicU64,
     dropped: AtomicU64,
 }
@@ -725,13 +733,15 @@ impl<P: DataProvider> Shared<P> {
     /// Appends a request to the access log and wakes the scheduler if it may be asleep.
     fn record(&self, stripe: &Stripe<Key<P>>, key: &Key<P>) {
         if stripe.log.push(key.clone()).is_err() {
-            stripe.dropped.fetch_add(1, Ordering::Relaxed);
+            stripe.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        // Pairs with the fence in `schedule`: either the scheduler sees our entry in this drain, or we see
-        // `pending == false` and wake it (Dekker's pattern; both sides need a SeqCst fence).
-        fence(Ordering::SeqCst);
-        if !self.pending.load(Ordering::Relaxed)
-            && !self.pending.swap(true, Ordering::AcqRel)
+        // Lost wake-ups are impossible: `push` publishes the entry with a SeqCst CAS and the load below is
+        // SeqCst, while the scheduler stores `pending = false` (SeqCst) and then looks for entries after a SeqCst
+        // fence (inside `ArrayQueue::pop`, and its own). If our load still sees `true`, it precedes that store in
+        // the single total order, so the scheduler's drain sees our entry. Either way no fence is needed here,
+        // and while the scheduler is busy a hit costs one read of a shared cache line.
+        if !self.pending.load(Ordering::SeqCst)
+            && !self.pending.swap(true, Ordering::SeqCst)
             && let Some(t) = self.scheduler.get()
         {
             t.unpark();
@@ -999,8 +1009,15 @@ impl<P: DataProvider> Shared<P> {
         let mut scores: Vec<(Key<P>, f64)> = Vec::new();
         let mut interval: Option<f64> = None;
         let mut last_seen: Option<Instant> = None;
+        let mut flooded = false;
         loop {
-            self.pending.store(false, Ordering::Relaxed);
+            if flooded {
+                // Requests arrive faster than one per microsecond, so they are hits and the predictor only needs
+                // the latest few: let the log fill for a moment instead of competing with the callers for a core.
+                // `pending` is still set, so callers do not try to wake us meanwhile.
+                thread::sleep(FLOOD_PAUSE);
+            }
+            self.pending.store(false, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             if self.closed.load(Ordering::Acquire) {
                 return;
@@ -1020,6 +1037,7 @@ impl<P: DataProvider> Shared<P> {
                 thread::park();
                 continue;
             }
+            flooded = batch.len() >= LOG_CAPACITY / 2;
             let now = Instant::now();
             if let Some(last) = last_seen {
                 let sample = now.duration_since(last).as_secs_f64() / batch.len() as f64;

@@ -21,6 +21,15 @@ mod store;
 pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store"];
 
 pub fn run(args: &[String]) -> TaskResult {
+    // Numbers from a debug build mean nothing: re-run this command from an optimised build of xtask.
+    if cfg!(debug_assertions) {
+        let status = crate::cargo()
+            .args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])
+            .args(args)
+            .current_dir(root())
+            .status()?;
+        return if status.success() { Ok(()) } else { Err(format!("the optimised bench run failed: {status}").into()) };
+    }
     let wanted: Vec<&str> = if args.is_empty() { SUITES.to_vec() } else { args.iter().map(String::as_str).collect() };
     for name in wanted {
         let mut suite = Suite::new(name);
