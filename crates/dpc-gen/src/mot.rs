@@ -22,7 +22,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use dpc_mot::{Detection, WriteFormat, write_detection};
+use dpc_mot::{Detection, WriteFormat, quantize, write_detection};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -261,7 +261,6 @@ struct Generator {
     next_pending: usize,
     active: Vec<Track>,
     frame: u64,
-    scale: f64,
 }
 
 impl Generator {
@@ -301,8 +300,7 @@ impl Generator {
             });
         }
         pending.sort_by_key(|t| (t.start, t.id));
-        let scale = 10f64.powi(i32::from(params.format.decimals.min(9)));
-        Ok(Generator { params: *params, rng, pending, next_pending: 0, active: Vec::new(), frame: 0, scale })
+        Ok(Generator { params: *params, rng, pending, next_pending: 0, active: Vec::new(), frame: 0 })
     }
 
     /// Fills `rows` with the next frame's detections and returns its number, or `None` after the last frame.
@@ -323,8 +321,8 @@ impl Generator {
             self.active.sort_by_key(|t| t.id);
         }
         let (width, height) = (f64::from(self.params.width), f64::from(self.params.height));
-        let q = |v: f64, scale: f64| (v * scale).round() / scale;
-        let scale = self.scale;
+        let dec = u32::from(self.params.format.decimals);
+        let q = |v: f64| quantize(v, dec);
         for t in &mut self.active {
             if t.start < f {
                 step(t, &mut self.rng, width, height);
@@ -332,13 +330,13 @@ impl Generator {
             rows.push(Detection {
                 frame: f,
                 id: t.id,
-                left: q(t.cx - t.w / 2.0, scale),
-                top: q(t.cy - t.h / 2.0, scale),
-                width: q(t.w, scale),
-                height: q(t.h, scale),
-                conf: q(t.conf, scale),
+                left: q(t.cx - t.w / 2.0),
+                top: q(t.cy - t.h / 2.0),
+                width: q(t.w),
+                height: q(t.h),
+                conf: q(t.conf),
                 class: t.class,
-                visibility: q(t.visibility, scale),
+                visibility: q(t.visibility),
                 x: -1.0,
                 y: -1.0,
                 z: -1.0,

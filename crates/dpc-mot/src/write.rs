@@ -48,49 +48,120 @@ impl Default for WriteFormat {
 /// assert_eq!(out, b"3,7,10.25,-4.00,30.00,60.50,0.50,1,1.00\n");
 /// ```
 pub fn write_detection(d: &Detection, format: &WriteFormat, out: &mut Vec<u8>) {
+    let dec = u32::from(format.decimals.min(9));
+    let scale = POW10_F[dec as usize];
+    let fits = |v: f64| (v * scale).abs() < 9.0e18;
+    if [d.left, d.top, d.width, d.height, d.conf, d.visibility, d.x, d.y, d.z].into_iter().all(fits) {
+        // Every field is short: format into a stack buffer and append the line with one copy.
+        let mut line = LineBuf { buf: [0; 512], len: 0 };
+        write_fields(d, format, dec, &mut line);
+        out.extend_from_slice(&line.buf[..line.len]);
+    } else {
+        write_fields(d, format, dec, out);
+    }
+}
+
+/// The value a parser reads back after [`write_detection`] wrote `v` with `decimals` digits after the point
+/// (for `|v| * 10^decimals < 2^53`): `round(v * 10^decimals) / 10^decimals`, rounding half away from zero.
+pub fn quantize(v: f64, decimals: u32) -> f64 {
+    let scale = POW10_F[decimals.min(9) as usize];
+    let scaled = v * scale;
+    if !scaled.is_finite() || scaled.abs() >= 9.0e18 {
+        return v;
+    }
+    round_to_i64(scaled) as f64 / scale
+}
+
+/// `x.round() as i64` for `|x| < 9e18`, without the libm call that `f64::round` is on baseline x86-64.
+#[inline]
+fn round_to_i64(x: f64) -> i64 {
+    let t = x as i64;
+    // Exact: below 2^52 the difference is representable, above it `x` is an integer and the difference is 0.
+    let frac = x - t as f64;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
+    }
+}
+
+const POW10_F: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// Where formatted bytes go: the caller's Vec, or a stack line buffer.
+trait Out {
+    fn put(&mut self, s: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    #[inline]
+    fn put(&mut self, s: &[u8]) {
+        self.extend_from_slice(s);
+    }
+}
+
+/// A line being formatted. 512 bytes hold the longest line whose fields all fit in 64-bit fixed point
+/// (10 fields of at most 30 characters, separators and line ending).
+struct LineBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Out for LineBuf {
+    #[inline]
+    fn put(&mut self, s: &[u8]) {
+        let end = (self.len + s.len()).min(self.buf.len());
+        let n = end - self.len;
+        self.buf[self.len..end].copy_from_slice(&s[..n]);
+        self.len = end;
+    }
+}
+
+fn write_fields(d: &Detection, format: &WriteFormat, dec: u32, out: &mut impl Out) {
     let sep: &[u8] = match format.separator {
         Separator::Comma => b",",
         Separator::CommaSpace => b", ",
         Separator::Space => b" ",
         Separator::Tab => b"\t",
     };
-    let dec = u32::from(format.decimals.min(9));
     let columns = format.columns.clamp(6, 10);
-    push_u64(out, d.frame);
-    out.extend_from_slice(sep);
-    push_i64(out, d.id);
+    put_u64(out, d.frame);
+    out.put(sep);
+    put_i64(out, d.id);
     for v in [d.left, d.top, d.width, d.height] {
-        out.extend_from_slice(sep);
-        push_fixed(out, v, dec);
+        out.put(sep);
+        put_fixed(out, v, dec);
     }
     if columns >= 7 {
-        out.extend_from_slice(sep);
-        push_optional(out, d.conf, dec);
+        out.put(sep);
+        put_optional(out, d.conf, dec);
     }
     if columns == 10 {
         for v in [d.x, d.y, d.z] {
-            out.extend_from_slice(sep);
-            push_optional(out, v, dec);
+            out.put(sep);
+            put_optional(out, v, dec);
         }
     } else {
         if columns >= 8 {
-            out.extend_from_slice(sep);
-            push_i64(out, d.class);
+            out.put(sep);
+            put_i64(out, d.class);
         }
         if columns >= 9 {
-            out.extend_from_slice(sep);
-            push_optional(out, d.visibility, dec);
+            out.put(sep);
+            put_optional(out, d.visibility, dec);
         }
     }
-    out.extend_from_slice(if format.crlf { b"\r\n" } else { b"\n" });
+    out.put(if format.crlf { b"\r\n" } else { b"\n" });
 }
 
 /// Optional columns write the unknown sentinel as a plain `-1`, as MOTChallenge files do.
-fn push_optional(out: &mut Vec<u8>, v: f64, dec: u32) {
+#[inline]
+fn put_optional(out: &mut impl Out, v: f64, dec: u32) {
     if v == UNKNOWN {
-        out.extend_from_slice(b"-1");
+        out.put(b"-1");
     } else {
-        push_fixed(out, v, dec);
+        put_fixed(out, v, dec);
     }
 }
 
@@ -101,7 +172,22 @@ const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\
 8081828384858687888990919293949596979899";
 
 /// Appends the decimal digits of `v`.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub fn push_u64(out: &mut Vec<u8>, v: u64) {
+    put_u64(out, v);
+}
+
+/// Appends the decimal digits of `v`, with a `-` when negative.
+pub fn push_i64(out: &mut Vec<u8>, v: i64) {
+    put_i64(out, v);
+}
+
+/// Appends `v` rounded to `decimals` digits after the point (`-4.00`, `10.25`); zero is written without a sign.
+pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: u32) {
+    put_fixed(out, v, decimals);
+}
+
+#[inline]
+fn put_u64(out: &mut impl Out, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     while v >= 100 {
@@ -118,42 +204,46 @@ pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
         i -= 1;
         buf[i] = b'0' + v as u8;
     }
-    out.extend_from_slice(&buf[i..]);
+    out.put(&buf[i..]);
 }
 
-/// Appends the decimal digits of `v`, with a `-` when negative.
-pub fn push_i64(out: &mut Vec<u8>, v: i64) {
+#[inline]
+fn put_i64(out: &mut impl Out, v: i64) {
     if v < 0 {
-        out.push(b'-');
+        out.put(b"-");
     }
-    push_u64(out, v.unsigned_abs());
+    put_u64(out, v.unsigned_abs());
 }
 
-/// Appends `v` rounded to `decimals` digits after the point (`-4.00`, `10.25`); zero is written without a sign.
-pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: u32) {
-    let scale = 10u64.pow(decimals.min(9));
-    let scaled = (v * scale as f64).round();
+#[inline]
+fn put_fixed(out: &mut impl Out, v: f64, decimals: u32) {
+    let decimals = decimals.min(9);
+    let scale = 10u64.pow(decimals);
+    let scaled = v * scale as f64;
     if !scaled.is_finite() || scaled.abs() >= 9.0e18 {
         // Huge or non-finite: let the standard library spell it.
-        out.extend_from_slice(format!("{v:.prec$}", prec = decimals as usize).as_bytes());
+        out.put(format!("{v:.prec$}", prec = decimals as usize).as_bytes());
         return;
     }
-    let s = scaled as i64;
+    let s = round_to_i64(scaled);
     if s < 0 {
-        out.push(b'-');
+        out.put(b"-");
     }
     let a = s.unsigned_abs();
-    push_u64(out, a / scale);
+    put_u64(out, a / scale);
     if decimals > 0 {
-        out.push(b'.');
+        let mut buf = [b'0'; 10];
+        buf[0] = b'.';
         let mut frac = a % scale;
-        let mut buf = [b'0'; 9];
-        let mut i = decimals as usize;
+        let mut i = decimals as usize + 1;
         while frac > 0 {
             i -= 1;
             buf[i] = b'0' + (frac % 10) as u8;
             frac /= 10;
         }
-        out.extend_from_slice(&buf[..decimals as usize]);
+        out.put(&buf[..decimals as usize + 1]);
     }
 }
+
+#[cfg(test)]
+mod tests;
