@@ -17,17 +17,28 @@ use crate::TaskResult;
 
 const SIZES: [usize; 3] = [24_000, 96_000, 480_000];
 const FRAME: usize = 480;
-const BUDGET: Duration = Duration::from_secs(3);
+const BUDGET: Duration = Duration::from_secs(1);
+const ROUNDS: usize = 3;
 
 pub fn run(suite: &mut Suite) -> TaskResult {
     let frame: Vec<f32> = (0..FRAME).map(|i| i as f32).collect();
 
     let load = load_average();
-    // Serial.
-    let floor = ns_per_op(BUDGET, memcpy_floor(&frame));
-    let fanout = ns_per_op(BUDGET, serial_fanout(&frame));
-    let separate = ns_per_op(BUDGET, separate_emitters(&frame));
-    let naive = ns_per_op(BUDGET, naive_serial(&frame));
+    // Serial: the implementations take turns, round after round, so a change in the machine's load hits them alike;
+    // each reports the median of its rounds.
+    let mut impls: Vec<Box<dyn FnMut(u64) + '_>> = vec![
+        Box::new(memcpy_floor(&frame)),
+        Box::new(serial_fanout(&frame)),
+        Box::new(separate_emitters(&frame)),
+        Box::new(naive_serial(&frame)),
+    ];
+    let mut samples = vec![Vec::new(); impls.len()];
+    for _ in 0..ROUNDS {
+        for (f, xs) in impls.iter_mut().zip(&mut samples) {
+            xs.push(ns_per_op(BUDGET, f));
+        }
+    }
+    let [floor, fanout, separate, naive] = [0, 1, 2, 3].map(|i| median(&mut samples[i]));
     suite.metric("load_average_1m", load, "");
     suite.metric("serial_memcpy_floor_ns_per_frame", floor, "ns");
     suite.metric("serial_fanout_ns_per_frame", fanout, "ns");
@@ -44,15 +55,19 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     let mut threaded = Vec::new();
     for frame_len in [FRAME, 48_000] {
         let total = 96_000_000usize;
-        let ours = best_of(5, || threaded_fanout(frame_len, total));
-        let base = best_of(3, || naive_threaded(frame_len, total));
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ours.push(threaded_fanout(frame_len, total));
+            base.push(naive_threaded(frame_len, total));
+        }
+        let (ours, base) = (median(&mut ours), median(&mut base));
         suite.metric(&format!("threaded_fanout_frame{frame_len}_gsamples_per_s"), ours, "G/s");
         suite.metric(&format!("threaded_naive_frame{frame_len}_gsamples_per_s"), base, "G/s");
         threaded.push((frame_len, ours, base));
     }
 
     let mut md = String::new();
-    md.push_str("Command: `cargo run --release -p xtask -- bench ocycle` ");
+    md.push_str("Command: `cargo run --release -p xtask -- bench ocycle`; each number is the median of 3 rounds in which the implementations take turns ");
     md.push_str(&format!("(2-core shared machine, 1-minute load average {load:.1} at the start; compare ratios).\n\n"));
     md.push_str("Serial fan-out, 3 consumers (24 000 / 96 000 / 480 000 samples, clip), 480-sample `f32` frames:\n\n");
     md.push_str("| implementation | ns per frame | vs FanOut |\n|---|---:|---:|\n");
@@ -70,7 +85,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         ));
     }
     md.push_str(&format!("\nTarget <= 100 ns per frame: **{}**.\n\n", if fanout <= 100.0 { "met" } else { "not met" }));
-    md.push_str("Threaded fan-out, same 3 consumers on 1 worker thread each (pool of 3 recycled buffers each, `Policy::Block`), ");
+    md.push_str("Threaded fan-out, same 3 consumers on 1 worker thread each (1 + 6 recycled buffers each, `Policy::Block`), ");
     md.push_str("96 M samples from the first write until `close` returns:\n\n");
     md.push_str("| frame | FanOut G samples/s | naive (a new `Vec` per chunk, unbounded channel) G samples/s | ratio |\n|---:|---:|---:|---:|\n");
     for (frame_len, ours, base) in &threaded {
@@ -179,18 +194,12 @@ fn naive_serial(frame: &[f32]) -> impl FnMut(u64) + '_ {
     }
 }
 
-fn best_of(n: usize, mut f: impl FnMut() -> f64) -> f64 {
-    let mut xs: Vec<f64> = (0..n).map(|_| f()).collect();
-    // The median resists the shared machine's noise better than the best run would.
-    median(&mut xs)
-}
-
 /// G samples per second through a threaded fan-out, from the first write until every callback is done.
 fn threaded_fanout(frame_len: usize, total: usize) -> f64 {
     let frame: Vec<f32> = (0..frame_len).map(|i| i as f32).collect();
     let mut b = FanOut::builder().rate(SampleRate::hz(48_000));
     for size in SIZES {
-        b = b.consumer(Consumer::threads(size, 1, touch).clip(true).queue(2));
+        b = b.consumer(Consumer::threads(size, 1, touch).clip(true).queue(6));
     }
     let mut fan = b.build().expect("valid fan-out");
     let t = Instant::now();
