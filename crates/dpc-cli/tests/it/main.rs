@@ -1,0 +1,5 @@
+//! End-to-end tests of the `dpc` binary, one module per subcommand.
+
+mod demo;
+mod replay;
+mod trace;
