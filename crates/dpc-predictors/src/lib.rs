@@ -1,6 +1,6 @@
 //! # dpc-predictors: who comes next
 //!
-//! [`AccessPredictor`](dpc_core::AccessPredictor) implementations for the dpc prefetching cache:
+//! [`AccessPredictor`] implementations for the dpc prefetching cache:
 //! ports of the Python original's predictors (score for score), the classic strategies of the prefetching
 //! literature, and adaptive predictors that need no tuning, merged by a self-weighting [`Ensemble`] that is
 //! the default (`auto`).
@@ -46,7 +46,7 @@
 //! | `stride` | [`Stride`] | integers | stride streams (several cursors) with growing windows |
 //! | `trend` | [`Trend`] | integers | the majority delta of the history |
 //! | `delta-markov` | [`DeltaMarkov`] | integers | learned next-delta transitions (jump sets) |
-//! | `none` | [`NoPrefetch`](dpc_core::NoPrefetch) | any | predicts nothing |
+//! | `none` | [`NoPrefetch`] | any | predicts nothing |
 //!
 //! Keys: everything is generic over [`OffsetKey`], implemented for the integer types and for `Arc<str>`,
 //! `String`, `Box<str>` and `&'static str`. Integer arithmetic that leaves the key type (frame `-1` for a
