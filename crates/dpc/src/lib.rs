@@ -34,3 +34,8 @@ pub use dpc_predictors as predictors;
 #[cfg(feature = "store")]
 #[doc(inline)]
 pub use dpc_store as store;
+
+/// The README's example is compiled and run as a doctest, so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
