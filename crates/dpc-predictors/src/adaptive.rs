@@ -258,6 +258,7 @@ impl Default for DeltaMarkov {
 
 const DELTA_CAP: usize = 24;
 const DELTA_HALVE: f64 = 512.0;
+const MAX_CONTEXTS: usize = 4096;
 
 impl DeltaMarkov {
     /// Threshold 0.01, a beam of 12 states, depth from the measured lookahead.
@@ -275,6 +276,11 @@ impl DeltaMarkov {
     pub fn depth(mut self, steps: usize) -> Self {
         self.depth = Some(steps.max(1));
         self
+    }
+
+    /// How many previous-delta contexts have learned transitions now (at most 4096).
+    pub fn contexts(&self) -> usize {
+        self.by_prev.len()
     }
 
     /// The learned probability of a step of `next` after a step of `prev`.
@@ -316,6 +322,13 @@ impl DeltaMarkov {
         {
             self.global.add(d, DELTA_CAP, DELTA_HALVE);
             self.by_prev.entry(self.prev_delta).or_insert_with(Counts::new).add(d, DELTA_CAP, DELTA_HALVE);
+            // Random seeks make a new context each; keep the table bounded by forgetting the one-off ones.
+            if self.by_prev.len() > MAX_CONTEXTS {
+                self.by_prev.retain(|_, c| c.total() >= 2.0);
+                if self.by_prev.len() > MAX_CONTEXTS * 3 / 4 {
+                    self.by_prev.clear();
+                }
+            }
             self.prev_delta = d;
         }
         self.prev = Some(x);

@@ -51,6 +51,7 @@ pub struct Markov<K> {
     threshold: f64,
     steps: Option<usize>,
     max_successors: usize,
+    max_keys: usize,
     first: HashMap<K, Counts<K>>,
     second: HashMap<(K, K), Counts<K>>,
     prev: Option<K>,
@@ -67,6 +68,7 @@ impl<K: OffsetKey> Default for Markov<K> {
             threshold: 0.1,
             steps: None,
             max_successors: 16,
+            max_keys: 65_536,
             first: HashMap::new(),
             second: HashMap::new(),
             prev: None,
@@ -111,6 +113,19 @@ impl<K: OffsetKey> Markov<K> {
     pub fn max_successors(mut self, n: usize) -> Self {
         self.max_successors = n.max(1);
         self
+    }
+
+    /// At most this many keys (and, for order 2, pairs) keep successor counts; past it the keys seen only
+    /// once are forgotten, or everything if that is not enough, so memory stays bounded on endless streams
+    /// of new keys. Default 65 536.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n.max(16);
+        self
+    }
+
+    /// How many keys (first order) have learned successors now.
+    pub fn learned_keys(&self) -> usize {
+        self.first.len()
     }
 
     /// The learned probability that `next` follows `key` (first order).
@@ -158,6 +173,9 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
             }
         }
         self.prev2 = self.prev.replace(key.clone());
+        let max = self.max_keys;
+        bound(&mut self.first, max);
+        bound(&mut self.second, max);
     }
 
     fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
@@ -194,6 +212,16 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
 
     fn name(&self) -> &str {
         if self.order >= 2 { "session" } else { "markov" }
+    }
+}
+
+/// Keeps a table of successor counts under `max` contexts: forgets the contexts seen once, then all.
+fn bound<C: std::hash::Hash + Eq, T: PartialEq + Clone>(table: &mut HashMap<C, Counts<T>>, max: usize) {
+    if table.len() > max {
+        table.retain(|_, c| c.total() >= 2.0);
+        if table.len() > max * 3 / 4 {
+            table.clear();
+        }
     }
 }
 

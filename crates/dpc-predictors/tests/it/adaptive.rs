@@ -86,3 +86,15 @@ fn adaptive_predictors_are_silent_on_strings() {
     assert!(run(&mut Trend::new() as &mut dyn AccessPredictor<Arc<str>>, &keys).is_empty());
     assert!(run(&mut DeltaMarkov::new() as &mut dyn AccessPredictor<Arc<str>>, &keys).is_empty());
 }
+
+#[test]
+fn delta_markov_memory_stays_bounded_on_random_keys() {
+    let mut d = DeltaMarkov::new();
+    let mut x: u64 = 12345;
+    for _ in 0..20_000 {
+        // A cheap LCG: every delta is new.
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 1;
+        AccessPredictor::<u64>::observe(&mut d, &x);
+    }
+    assert!(d.contexts() <= 4096, "{}", d.contexts());
+}

@@ -65,3 +65,21 @@ fn weighted_sums_its_members() {
     // 6: 2 * 1 + 1 * 1 = 3; 7: 2 * 0.5 = 1.
     assert_eq!(pred, vec![(6, 3.0), (7, 1.0)]);
 }
+
+#[test]
+fn markov_memory_stays_bounded_on_endless_new_keys() {
+    let mut m = Markov::new().max_keys(1000);
+    for i in 0..10_000u64 {
+        AccessPredictor::<u64>::observe(&mut m, &i);
+    }
+    assert!(m.learned_keys() <= 1000, "{}", m.learned_keys());
+    // Keys seen repeatedly survive the trimming.
+    let mut m = Markov::new().max_keys(100);
+    for round in 0..50u64 {
+        for k in [1u64, 2, 3] {
+            AccessPredictor::<u64>::observe(&mut m, &k);
+        }
+        AccessPredictor::<u64>::observe(&mut m, &(1000 + round));
+    }
+    assert!(m.probability(&1, &2) > 0.99);
+}
