@@ -22,7 +22,6 @@ pub(crate) struct Meta {
 /// It dereferences to its samples (`&[T]`).
 /// Its samples are exactly the stream's samples `start .. start + len - padded`, followed by `padded` pad values
 /// (only a chunk emitted by [`Flush::Pad`](crate::Flush::Pad) has any).
-#[derive(Debug)]
 pub struct Chunk<'a, T> {
     pub(crate) meta: Meta,
     pub(crate) data: &'a [T],
@@ -79,6 +78,21 @@ impl<'a, T> Chunk<'a, T> {
     /// The samples.
     pub fn data(&self) -> &'a [T] {
         self.data
+    }
+}
+
+impl<T> std::fmt::Debug for Chunk<'_, T> {
+    /// The chunk's position and time; the samples are left out (there may be millions).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("seq", &self.meta.seq)
+            .field("start", &self.meta.start)
+            .field("len", &self.meta.len)
+            .field("padded", &self.meta.padded)
+            .field("time", &self.meta.time)
+            .field("end_time", &self.meta.end_time)
+            .field("discontinuity", &self.meta.discontinuity)
+            .finish_non_exhaustive()
     }
 }
 
