@@ -25,7 +25,7 @@
 //! index (0 if not predicted). The victim is the first entry of a `BTreeMap` ordered by (score, tie, seq), so
 //! eviction is `O(log n)` and rescoring costs `O(k log n)` for a prediction of `k` keys.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
@@ -39,9 +39,12 @@ use crossbeam_utils::CachePadded;
 use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 
 use crate::error::panic_message;
+
+mod index;
 use crate::{
     AccessPredictor, BuildError, CacheError, DataProvider, Event, EvictionPolicy, NoPrefetch, PredictContext, Stats,
 };
+use index::Index;
 
 /// Builds a [`PrefetchCache`]; see [`PrefetchCache::builder`].
 ///
@@ -606,103 +609,6 @@ impl<K: crate::Key, V> Control<K, V> {
     }
 }
 
-/// Resident keys with their scores, ordered for eviction.
-struct Index<K> {
-    policy: EvictionPolicy,
-    meta: HashMap<K, Meta>,
-    order: BTreeMap<OrderKey, K>,
-    total_weight: u64,
-    next_seq: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Meta {
-    score: f64,
-    tie: u64,
-    seq: u64,
-    weight: u64,
-    prefetched: bool,
-    used: bool,
-}
-
-/// (score bits, tie, seq): scores are finite and non-negative, so their bit patterns order like the values.
-type OrderKey = (u64, u64, u64);
-
-impl Meta {
-    fn order_key(&self) -> OrderKey {
-        (self.score.to_bits(), self.tie, self.seq)
-    }
-}
-
-impl<K: crate::Key> Index<K> {
-    fn new(policy: EvictionPolicy) -> Self {
-        Index { policy, meta: HashMap::new(), order: BTreeMap::new(), total_weight: 0, next_seq: 0 }
-    }
-
-    fn len(&self) -> usize {
-        self.meta.len()
-    }
-
-    fn tie(&self, seq: u64, weight: u64) -> u64 {
-        match self.policy {
-            EvictionPolicy::Oldest | EvictionPolicy::LeastRecentlyUsed => seq,
-            EvictionPolicy::Largest => u64::MAX - weight,
-            EvictionPolicy::Smallest => weight,
-        }
-    }
-
-    fn insert(&mut self, key: K, weight: u64, score: f64, prefetched: bool, used: bool) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let meta = Meta { score, tie: self.tie(seq, weight), seq, weight, prefetched, used };
-        self.order.insert(meta.order_key(), key.clone());
-        self.total_weight += weight;
-        if let Some(old) = self.meta.insert(key, meta) {
-            self.order.remove(&old.order_key());
-            self.total_weight -= old.weight;
-        }
-    }
-
-    fn remove(&mut self, key: &K) -> Option<Meta> {
-        let meta = self.meta.remove(key)?;
-        self.order.remove(&meta.order_key());
-        self.total_weight -= meta.weight;
-        Some(meta)
-    }
-
-    /// Changes a resident key's score; returns false if it is not resident.
-    fn rescore(&mut self, key: &K, score: f64) -> bool {
-        let Some(meta) = self.meta.get_mut(key) else { return false };
-        if meta.score.to_bits() != score.to_bits() {
-            let k = self.order.remove(&meta.order_key()).expect("index order out of sync");
-            meta.score = score;
-            self.order.insert(meta.order_key(), k);
-        }
-        true
-    }
-
-    /// Records a request of a resident key: refreshes its recency (LRU) and marks a prefetched key used.
-    /// Returns true when this is the first use of a prefetched value.
-    fn touch(&mut self, key: &K) -> bool {
-        let seq = self.next_seq;
-        let Some(meta) = self.meta.get_mut(key) else { return false };
-        let first_use = meta.prefetched && !meta.used;
-        meta.used = true;
-        if self.policy == EvictionPolicy::LeastRecentlyUsed {
-            self.next_seq += 1;
-            let k = self.order.remove(&meta.order_key()).expect("index order out of sync");
-            meta.tie = seq;
-            self.order.insert(meta.order_key(), k);
-        }
-        first_use
-    }
-
-    /// Resident entries from the likeliest victim on.
-    fn victims(&self) -> impl Iterator<Item = (&K, f64, u64)> {
-        self.order.iter().map(|((score, _, _), k)| (k, f64::from_bits(*score), self.meta[k].weight))
-    }
-}
-
 impl<P: DataProvider> Shared<P> {
     fn lock(&self) -> MutexGuard<'_, Control<Key<P>, Value<P>>> {
         // A panic never happens inside our critical sections (user code runs outside them), but if one did,
@@ -949,7 +855,7 @@ impl<P: DataProvider> Shared<P> {
             entry.remove();
         }
         c.counters.evictions += 1;
-        let unused = meta.prefetched && !meta.used;
+        let unused = meta.prefetched() && !meta.used();
         if unused {
             c.counters.prefetch_wasted += 1;
         }
@@ -980,7 +886,7 @@ impl<P: DataProvider> Shared<P> {
                 }
                 c = self.work.wait(c).unwrap_or_else(PoisonError::into_inner);
             };
-            if c.index.meta.contains_key(&key) || c.inflight.contains_key(&key) {
+            if c.index.contains(&key) || c.inflight.contains_key(&key) {
                 drop(c);
                 self.idle.notify_all();
                 continue;
