@@ -92,8 +92,10 @@ impl Stride {
         let near = self
             .streams
             .iter_mut()
-            .filter_map(|s| x.checked_sub(s.last).filter(|g| g.abs() <= self.max_gap).map(|g| (g, s)))
-            .min_by_key(|(g, _)| g.abs());
+            .filter_map(|s| {
+                x.checked_sub(s.last).filter(|g| g.unsigned_abs() <= self.max_gap.unsigned_abs()).map(|g| (g, s))
+            })
+            .min_by_key(|(g, _)| g.unsigned_abs());
         if let Some((gap, s)) = near {
             if s.pending == gap {
                 s.stride = gap;
@@ -129,7 +131,7 @@ impl<K: OffsetKey> AccessPredictor<K> for Stride {
     }
 
     fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
-        let floor = ctx.lookahead() * 2 + 2;
+        let floor = crate::window(ctx);
         for s in &self.streams {
             let age = self.clock - s.touched;
             if s.stride == 0 || age > 2 * self.max_streams as u64 {
@@ -198,7 +200,7 @@ impl<K: OffsetKey> AccessPredictor<K> for Trend {
         if share < 0.5 {
             return;
         }
-        let depth = self.depth.unwrap_or_else(|| (2 * ctx.lookahead() + 2).max(4));
+        let depth = self.depth.unwrap_or_else(|| crate::window(ctx));
         let mut score = share;
         for step in 1..=depth as i64 {
             let Some(key) = best.checked_mul(step).and_then(|d| ctx.current.offset(d)) else { break };

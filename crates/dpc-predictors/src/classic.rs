@@ -26,7 +26,7 @@ impl Sequential {
 
 impl<K: OffsetKey> AccessPredictor<K> for Sequential {
     fn predict(&mut self, ctx: &PredictContext<'_, K>, out: &mut Vec<(K, f64)>) {
-        let depth = self.depth.unwrap_or_else(|| (2 * ctx.lookahead() + 2).max(4));
+        let depth = self.depth.unwrap_or_else(|| crate::window(ctx));
         for d in 1..=depth {
             let Some(key) = ctx.current.offset(d as i64) else { break };
             out.push((key, 1.0 / d as f64));

@@ -69,6 +69,14 @@ pub use ensemble::Ensemble;
 pub use key::OffsetKey;
 pub use parity::{DistanceDecayPredictor, DynamicDataPredictor, DynamicDistanceDecayPredictor};
 
+/// The measured window of the sequential predictors: `2 * lookahead + 2` keys, at least 4, and at most the
+/// cache's capacity or 1024 (a consumer faster than the clock can measure must not make a predictor list
+/// a million keys).
+fn window<K>(ctx: &dpc_core::PredictContext<'_, K>) -> usize {
+    let cap = ctx.capacity.unwrap_or(1024).clamp(4, 1024);
+    ctx.lookahead().saturating_mul(2).saturating_add(2).clamp(4, cap)
+}
+
 /// Every name [`by_name`] accepts.
 pub const NAMES: &[&str] = &[
     "auto",

@@ -7,6 +7,8 @@
 //! scored, and converted back; a key the type cannot hold (a negative frame for `u64`) is dropped,
 //! as the Python cache's provider would have filtered it. Non-integer keys get no predictions.
 //!
+//! Keys the arithmetic would push past `i64` (Python has unbounded integers) are not scored.
+//!
 //! Scores are not probabilities (they reach about 10), but they are a fixed function of the position,
 //! so they compare across calls as the cache's eviction requires.
 
@@ -34,7 +36,9 @@ impl Default for DistanceDecayPredictor {
 impl DistanceDecayPredictor {
     /// The Python `get_likelihoods`: scores by key.
     pub fn get_likelihoods(&self, current: i64, _history: &[i64]) -> BTreeMap<i64, f64> {
-        (-self.max_span..=self.max_span).map(|d| (current + d, 1.0 / ((d.abs() + 1) as f64).powf(self.decay))).collect()
+        (-self.max_span..=self.max_span)
+            .filter_map(|d| Some((current.checked_add(d)?, 1.0 / (d.unsigned_abs() as f64 + 1.0).powf(self.decay))))
+            .collect()
     }
 }
 
@@ -60,16 +64,17 @@ impl DynamicDistanceDecayPredictor {
     pub fn get_likelihoods(&self, current: i64, history: &[i64]) -> BTreeMap<i64, f64> {
         let mut scores = BTreeMap::new();
         for i in 1..=self.max_span {
-            scores.insert(current + i, self.forward_bias / (i as f64).powf(0.8));
+            let Some(key) = current.checked_add(i) else { break };
+            scores.insert(key, self.forward_bias / (i as f64).powf(0.8));
         }
         for i in 1..=self.max_span.div_euclid(2).min(current) {
             scores.insert(current - i, 0.3 / (i as f64).powf(1.2));
         }
         if let [.., a, b] = history
-            && b - a > 0
+            && b > a
         {
             for i in 1..10 {
-                if let Some(s) = scores.get_mut(&(current + i)) {
+                if let Some(s) = current.checked_add(i).and_then(|k| scores.get_mut(&k)) {
                     *s *= 1.5;
                 }
             }
@@ -140,7 +145,7 @@ impl DynamicDataPredictor {
     pub fn get_likelihoods(&self, current: i64, history: &[i64]) -> BTreeMap<i64, f64> {
         let mut scores: BTreeMap<i64, f64> = BTreeMap::new();
         for d in 1..=self.max_span {
-            let f = current + d;
+            let Some(f) = current.checked_add(d) else { break };
             if self.in_range(f) {
                 *scores.entry(f).or_default() += self.forward_bias / (d as f64).powf(self.forward_exp);
             }
@@ -150,20 +155,18 @@ impl DynamicDataPredictor {
             *scores.entry(current - d).or_default() += self.backward_bias / (d as f64).powf(self.backward_exp);
         }
         for &j in &self.possible_jumps {
-            let target = current + j;
-            if self.in_range(target) {
+            if let Some(target) = current.checked_add(j)
+                && self.in_range(target)
+            {
                 *scores.entry(target).or_default() += self.jump_boost;
             }
         }
         for &j in &self.possible_jumps {
-            let target = current + j;
-            if !self.in_range(target) {
-                continue;
-            }
+            let Some(target) = current.checked_add(j).filter(|&t| self.in_range(t)) else { continue };
             for off in -self.proximity_range..=self.proximity_range {
-                let f = target + off;
+                let Some(f) = target.checked_add(off) else { continue };
                 if off != 0 && self.in_range(f) {
-                    *scores.entry(f).or_default() += self.proximity_boost / (off.abs() + 1) as f64;
+                    *scores.entry(f).or_default() += self.proximity_boost / (off.unsigned_abs() as f64 + 1.0);
                 }
             }
         }
@@ -172,7 +175,7 @@ impl DynamicDataPredictor {
             && b < c
         {
             for d in 1..=self.max_span.min(10) {
-                if let Some(s) = scores.get_mut(&(current + d)) {
+                if let Some(s) = current.checked_add(d).and_then(|k| scores.get_mut(&k)) {
                     *s *= self.history_boost;
                 }
             }

@@ -4,6 +4,7 @@ mod adaptive;
 mod classic;
 mod ensemble;
 mod parity;
+mod props;
 
 use dpc_core::{AccessPredictor, PredictContext};
 use std::time::Duration;
