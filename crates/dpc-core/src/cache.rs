@@ -357,12 +357,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             if !busy || s.closed.load(Ordering::Acquire) {
                 return;
             }
-            if logged && !c.scheduling {
-                // The scheduler may be parked with entries it has not been woken for yet.
-                if let Some(t) = s.scheduler.get() {
-                    t.unpark();
-                }
-            }
+            // Every change of these conditions notifies `idle`; the timeout is only a backstop.
             c = s.idle.wait_timeout(c, Duration::from_millis(5)).unwrap_or_else(PoisonError::into_inner).0;
         }
     }

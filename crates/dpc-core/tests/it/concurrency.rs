@@ -221,3 +221,35 @@ fn gate_helper_blocks_until_open() {
     h.join().unwrap();
     assert!(rx.try_recv().is_ok());
 }
+
+#[test]
+fn the_scheduler_never_misses_a_wake_up() {
+    // Requests arrive while the scheduler is going to sleep; if a wake-up were lost, `quiesce` would return
+    // before the predictor saw the last request (or hang), and the check below would fail.
+    must_finish("2000 bursts of requests, each followed by quiesce", || {
+        let script = crate::support::Scripted::default();
+        let cache = PrefetchCache::builder(Arc::new(TestProvider::default()))
+            .predictor(script.clone())
+            .max_entries(64)
+            .build()
+            .unwrap();
+        for k in 0..64 {
+            cache.get(&k).unwrap();
+        }
+        bursts(&cache, &script);
+    });
+}
+
+fn bursts(cache: &PrefetchCache<Arc<TestProvider>>, script: &crate::support::Scripted) {
+    for round in 0..2000u64 {
+        let burst = 1 + round % 5;
+        let mut last = 0;
+        for i in 0..burst {
+            last = (round * 7 + i) % 64;
+            cache.get(&last).unwrap();
+        }
+        cache.quiesce();
+        let seen = script.seen.lock().unwrap();
+        assert_eq!(seen.last().map(|(current, _)| *current), Some(last), "round {round}");
+    }
+}
