@@ -55,10 +55,9 @@ pub struct OracleArgs {
 }
 
 fn millis(name: &str, ms: f64) -> Result<Duration, String> {
-    if ms.is_finite() && ms >= 0.0 {
-        Ok(Duration::from_secs_f64(ms / 1e3))
-    } else {
-        Err(format!("--{name} must be a non-negative number of milliseconds, not {ms}"))
+    match Duration::try_from_secs_f64(ms / 1e3) {
+        Ok(d) if d <= Duration::from_secs(3600) => Ok(d),
+        _ => Err(format!("--{name} must be between 0 and 3600000 milliseconds, not {ms}")),
     }
 }
 

@@ -100,4 +100,6 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(!ok && stderr.contains("capacity"), "{stderr}");
     let (ok, _, stderr) = dpc(&["replay", f.path().to_str().unwrap(), "--latency-ms=-1"]);
     assert!(!ok && stderr.contains("latency"), "{stderr}");
+    let (ok, _, stderr) = dpc(&["oracle", f.path().to_str().unwrap(), "--think-ms", "1e300"]);
+    assert!(!ok && stderr.contains("think"), "{stderr}");
 }
