@@ -98,3 +98,33 @@ fn delta_markov_memory_stays_bounded_on_random_keys() {
     }
     assert!(d.contexts() <= 4096, "{}", d.contexts());
 }
+
+#[test]
+fn stride_scores_by_hand() {
+    // 10 opens a stream (stride 1 inherited, confidence 0.5, window 4); 11, 12, 13 continue it: confidence
+    // 0.55, 0.595, 0.6355 and window 8, 16, 32. The key i strides ahead scores 0.6355 * 0.85^(i-1).
+    let pred = run(&mut Stride::new() as &mut dyn AccessPredictor<u64>, &[10, 11, 12, 13]);
+    assert_eq!(pred.len(), 32);
+    assert_eq!(pred[0].0, 14);
+    assert!((pred[0].1 - 0.6355).abs() < 1e-12, "{pred:?}");
+    assert_eq!(pred[1].0, 15);
+    assert!((pred[1].1 - 0.6355 * 0.85).abs() < 1e-12);
+}
+
+#[test]
+fn delta_markov_scores_by_hand() {
+    // Steps: +1 (first), +1, +1, +10, +1. Overall: +1 four times, +10 once. After +1: +1 twice, +10 once.
+    // P(b | a) = (count(a, b) + P_overall(b)) / (count(a) + 1):
+    // P(+1 | +1) = (2 + 4/5) / 4 = 0.7 and P(+10 | +1) = (1 + 1/5) / 4 = 0.3.
+    let mut d = DeltaMarkov::new();
+    let pred = run(&mut d as &mut dyn AccessPredictor<u64>, &[0, 1, 2, 3, 13, 14]);
+    assert!((d.probability(1, 1) - 0.7).abs() < 1e-12);
+    assert!((d.probability(1, 10) - 0.3).abs() < 1e-12);
+    // From 14 after a +1: 15 with 0.7 and 24 with 0.3 at the first step, and never again (steps only go up).
+    assert!((score_of(&pred, &15) - 0.7).abs() < 1e-12, "{pred:?}");
+    assert!((score_of(&pred, &24) - 0.3).abs() < 1e-12, "{pred:?}");
+    // A pure +1 history is certain all the way: 8 steps at lookahead 2.
+    let pred = run(&mut DeltaMarkov::new() as &mut dyn AccessPredictor<u64>, &[0, 1, 2, 3]);
+    assert_eq!(pred.len(), 8, "{pred:?}");
+    assert!(pred.iter().all(|(k, s)| (4..12).contains(k) && (*s - 1.0).abs() < 1e-12));
+}
