@@ -1,0 +1,87 @@
+//! `dpc gen mot` and `dpc inspect mot` end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dpc")).args(args).output().unwrap()
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mot").join(name)
+}
+
+#[test]
+fn gen_mot_writes_the_generator_output_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    let args = ["gen", "mot", "-t", "12", "-f", "80", "--seed", "9", "--quiet", "--json", "-o"];
+    let json = last_json(&dpc(&[&args[..], &[a.to_str().unwrap()]].concat()));
+    last_json(&dpc(&[&args[..], &[b.to_str().unwrap()]].concat()));
+    let bytes = std::fs::read(&a).unwrap();
+    assert_eq!(bytes, std::fs::read(&b).unwrap(), "same seed, same bytes");
+    assert_eq!(json["bytes"].as_u64().unwrap(), bytes.len() as u64);
+
+    // The file holds exactly the library generator's rows for the same parameters.
+    let params = dpc_gen::mot::MotParams { tracks: 12, frames: 80, seed: 9, ..Default::default() };
+    let parsed = dpc_mot::parse(&bytes, dpc_mot::Mode::Strict).unwrap();
+    assert_eq!(parsed.detections, dpc_gen::mot::detections(&params).unwrap());
+    assert_eq!(json["rows"].as_u64().unwrap(), parsed.detections.len() as u64);
+
+    // Without -o the data goes to stdout.
+    let out = dpc(&["gen", "mot", "-t", "12", "-f", "80", "--seed", "9", "--quiet"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, bytes);
+}
+
+#[test]
+fn gen_mot_layout_options() {
+    let out = dpc(&["gen", "mot", "-t", "2", "-f", "3", "--columns", "6", "--separator", "tab", "--crlf", "-q"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.matches("\r\n").count(), 6, "{text:?}");
+    assert!(text.lines().all(|l| l.split('\t').count() == 6), "{text:?}");
+    let bad = dpc(&["gen", "mot", "--min-track-length", "10", "--max-track-length", "5", "-q"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("max track length"));
+}
+
+#[test]
+fn inspect_mot_reports_frames_rows_columns_order_and_diagnostics() {
+    let path = fixture("bad_lines.txt");
+    let json = last_json(&dpc(&["inspect", "mot", "--json", path.to_str().unwrap()]));
+    assert_eq!(json["rows"], 4);
+    assert_eq!(json["ids"], 3);
+    assert_eq!(json["bad_lines"], 12);
+    assert_eq!(json["frames"], 3);
+    assert_eq!(json["columns"], serde_json::json!({"9": 4}));
+    assert_eq!(json["diagnostics"].as_array().unwrap().len(), 10, "--max-diagnostics defaults to 10");
+    assert_eq!(json["diagnostics"][0]["line"], 2);
+    assert_eq!(json["diagnostics"][0]["kind"]["kind"], "too_few_columns");
+
+    let strict = dpc(&["inspect", "mot", "--strict", path.to_str().unwrap()]);
+    assert_eq!(strict.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(stderr.contains("line 7 (byte 114)") && stderr.contains("bad_lines.txt"), "{stderr}");
+}
+
+#[test]
+fn inspect_mot_reads_seqinfo_and_sees_unsorted_files() {
+    let path = fixture("seq/gt/gt.txt");
+    let json = last_json(&dpc(&["inspect", "mot", "--json", path.to_str().unwrap()]));
+    assert_eq!(json["sorted"], false);
+    assert_eq!(json["frames"], 15);
+    assert_eq!(json["empty_frames"], 3);
+    assert_eq!(json["seqinfo"]["frame_rate"], 25.0);
+    let human = dpc(&["inspect", "mot", path.to_str().unwrap()]);
+    assert!(human.status.success());
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("not sorted by frame") && text.contains("25 fps"), "{text}");
+}
