@@ -38,6 +38,41 @@ fn through_the_prefetch_cache_every_frame_equals_a_full_parse() {
 }
 
 #[test]
+fn threads_sharing_one_prefetch_cache_get_the_right_frames() {
+    let path = fixture("generated.txt");
+    let expected = Arc::new(reference(&std::fs::read(&path).unwrap()));
+    for round in 0..5u64 {
+        // A small cache and provider LRU, so prefetches, evictions and demand loads interleave.
+        let provider = MotProvider::builder(&path).cache_frames(8).build().unwrap();
+        let (first, last) = provider.range().unwrap();
+        let cache = PrefetchCache::builder(provider).predictor(Lookahead::new(6)).max_entries(24).build().unwrap();
+        let cache = Arc::new(cache);
+        let threads = 4u64;
+        let barrier = Arc::new(Barrier::new(threads as usize));
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (cache, barrier, expected) = (Arc::clone(&cache), Arc::clone(&barrier), Arc::clone(&expected));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // Each thread plays forward from its own start, wrapping around, with a jump now and then.
+                    let span = last - first + 1;
+                    for i in 0..span {
+                        let f = first + (t * 37 + round * 11 + i + if i % 50 == 49 { 20 } else { 0 }) % span;
+                        let frame = cache.get(&f).unwrap();
+                        assert_eq!(frame.number(), f);
+                        assert_eq!(frame.detections(), expected.get(&f).map_or(&[][..], Vec::as_slice), "frame {f}");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        cache.close();
+    }
+}
+
+#[test]
 fn threads_loading_at_once_get_the_right_frames() {
     let rows = synth(400, 30, 3);
     let bytes = render(&rows, &WriteFormat::default());
