@@ -16,6 +16,8 @@ struct Case {
     flush: u8,
     /// `None`: serial; otherwise threaded with this policy (drop policies run with 1 worker and no queue, so they drop).
     threaded: Option<Policy>,
+    /// Stream buffer capacity beyond the chunk size (`None`: the default, twice the size); small values compact often.
+    capacity_extra: Option<usize>,
 }
 
 fn cases() -> impl Strategy<Value = Case> {
@@ -28,8 +30,9 @@ fn cases() -> impl Strategy<Value = Case> {
         prop::option::of(0u64..40),
         0u8..3,
         prop::option::weighted(0.4, prop::sample::select(vec![Policy::Block, Policy::DropNewest, Policy::DropOldest])),
+        prop::option::of(0usize..64),
     )
-        .prop_map(|(frames, total, size, clip, hop, skip, flush, threaded)| Case {
+        .prop_map(|(frames, total, size, clip, hop, skip, flush, threaded, capacity_extra)| Case {
             frames,
             total,
             size,
@@ -38,6 +41,7 @@ fn cases() -> impl Strategy<Value = Case> {
             skip: skip.unwrap_or(0),
             flush,
             threaded,
+            capacity_extra,
         })
 }
 
@@ -57,7 +61,11 @@ fn run(case: &Case) -> (Vec<Got<i32>>, dpc_ocycle::ConsumerStats) {
     };
     let flush = [Flush::Short, Flush::Pad(-1), Flush::Drop][case.flush as usize];
     let consumer = consumer.clip(case.clip).hop(case.hop).flush(flush).sampler(Sampler::samples(case.skip));
-    let mut em = Emitter::builder(consumer).rate(RATE).build().unwrap();
+    let mut b = Emitter::builder(consumer).rate(RATE);
+    if let Some(extra) = case.capacity_extra {
+        b = b.capacity(case.size + extra);
+    }
+    let mut em = b.build().unwrap();
     write_frames(|f| em.write(f).unwrap(), &ramp(case.total), &case.frames);
     em.close().unwrap();
     let mut got = rec.get();
@@ -66,7 +74,11 @@ fn run(case: &Case) -> (Vec<Got<i32>>, dpc_ocycle::ConsumerStats) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    // 160 cases keep the test under a second; PROPTEST_CASES=5000 runs a deeper search.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(160),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn chunks_are_the_stream_minus_counted_gaps(case in cases()) {
