@@ -55,7 +55,7 @@ pub struct IndexSummary {
     pub blank_lines: u64,
     /// Lines whose frame column is bad (lenient mode; strict mode fails on the first).
     pub bad_lines: u64,
-    /// Whether the rows are sorted by frame (each frame's rows form one contiguous range).
+    /// Whether the rows are sorted by frame (each frame's rows are contiguous, bad lines aside).
     pub sorted: bool,
     /// Whether the file starts with a UTF-8 byte-order mark.
     pub bom: bool,
@@ -318,7 +318,8 @@ impl Builder {
             self.runs.push(run);
         }
         let mut runs = self.runs;
-        let sorted = runs.windows(2).all(|w| w[0].frame < w[1].frame);
+        // Non-decreasing: two runs of one frame in a row were only split by a bad line (lenient mode).
+        let sorted = runs.windows(2).all(|w| w[0].frame <= w[1].frame);
         if !sorted {
             // Stable: the runs of one frame stay in file order.
             runs.sort_by_key(|r| r.frame);
