@@ -15,7 +15,8 @@ use crate::scores::{Counts, Scores};
 /// doubles its window (up to `max_window`, default 32); a request near a stream (within `max_gap`) repositions it and
 /// resets the window, and after two equal gaps adopts the new stride (so backward playback, stride -1,
 /// and every-other-frame, stride 2, are found); a request far from every stream starts a new one that
-/// inherits the stride of the stream used last. Up to `max_streams` streams are tracked (the least recently
+/// inherits the stride of the stream used last as a guess: until it is confirmed the stream also looks the
+/// other way at half weight, and its first step sets its stride. Up to `max_streams` streams are tracked (the least recently
 /// used is replaced), so several cursors interleaved each keep their own stream.
 ///
 /// Scores: `confidence * 0.85^(i-1)` for the key `i` strides ahead, where confidence is the stream's recent
@@ -39,6 +40,8 @@ struct Stream {
     window: usize,
     confidence: f64,
     touched: u64,
+    /// Continuations seen; 0 means the stride is still a guess.
+    hits: u32,
 }
 
 impl Default for Stride {
@@ -82,6 +85,7 @@ impl Stride {
             s.window = (s.window * 2).min(self.max_window);
             s.confidence = 0.9 * s.confidence + 0.1;
             s.touched = clock;
+            s.hits = s.hits.saturating_add(1);
             self.last_stride = s.stride;
             return;
         }
@@ -97,7 +101,8 @@ impl Stride {
             })
             .min_by_key(|(g, _)| g.unsigned_abs());
         if let Some((gap, s)) = near {
-            if s.pending == gap {
+            // A guessed stride yields to the first step; a confirmed one to two equal steps.
+            if s.hits == 0 || s.pending == gap {
                 s.stride = gap;
             }
             s.pending = gap;
@@ -114,6 +119,7 @@ impl Stride {
             window: self.initial_window,
             confidence: 0.5,
             touched: clock,
+            hits: 0,
         };
         if self.streams.len() < self.max_streams {
             self.streams.push(fresh);
@@ -139,14 +145,20 @@ impl<K: OffsetKey> AccessPredictor<K> for Stride {
             }
             let weight = s.confidence * 0.8f64.powi(age as i32);
             let window = s.window.max(floor).min(self.max_window.max(floor));
-            let mut score = weight;
-            for i in 1..=window as i64 {
-                let Some(key) = s.stride.checked_mul(i).and_then(|d| s.last.checked_add(d)).and_then(K::from_i64)
-                else {
-                    break;
-                };
-                out.push((key, score));
-                score *= 0.85;
+            // A stream whose stride is still a guess (just opened by a jump) also looks the other way, at half
+            // the weight: of two interleaved cursors, the one that jumped may run the other way.
+            let directions: &[(i64, f64)] = if s.hits == 0 { &[(1, 1.0), (-1, 0.5)] } else { &[(1, 1.0)] };
+            for &(sign, factor) in directions {
+                let mut score = weight * factor;
+                for i in 1..=window as i64 {
+                    let Some(key) =
+                        s.stride.checked_mul(i * sign).and_then(|d| s.last.checked_add(d)).and_then(K::from_i64)
+                    else {
+                        break;
+                    };
+                    out.push((key, score));
+                    score *= 0.85;
+                }
             }
         }
     }

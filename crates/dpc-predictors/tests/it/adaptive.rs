@@ -128,3 +128,19 @@ fn delta_markov_scores_by_hand() {
     assert_eq!(pred.len(), 8, "{pred:?}");
     assert!(pred.iter().all(|(k, s)| (4..12).contains(k) && (*s - 1.0).abs() < 1e-12));
 }
+
+#[test]
+fn stride_recovers_the_direction_of_a_cursor_that_jumped() {
+    // A forward cursor at 1000 and a backward one at 5000, alternating; then the backward one seeks to 9000.
+    let mut history = vec![1000, 5000, 1001, 4999, 1002, 4998, 1003, 9000];
+    let pred = run(&mut Stride::new() as &mut dyn AccessPredictor<u64>, &history);
+    // The new stream's stride is a guess (the last stride used, +1): it looks both ways, forward first.
+    assert!(score_of(&pred, &9001) > score_of(&pred, &8999), "{pred:?}");
+    assert!(score_of(&pred, &8999) > 0.0, "{pred:?}");
+    // One step back is enough to adopt stride -1 (the other way keeps half the weight until a step confirms).
+    history.extend([1004, 8999, 1005]);
+    let pred = run(&mut Stride::new() as &mut dyn AccessPredictor<u64>, &history);
+    assert!(score_of(&pred, &8998) > 0.3, "{pred:?}");
+    assert!((score_of(&pred, &9000) - score_of(&pred, &8998) / 2.0).abs() < 1e-12, "{pred:?}");
+    assert!(score_of(&pred, &1006) > score_of(&pred, &8998));
+}
