@@ -109,3 +109,110 @@ fn a_first_timestamp_after_untimed_writes_is_not_a_jump() {
     );
     assert_eq!(em.stats().discontinuities, 0);
 }
+
+mod model {
+    //! Random timestamps (none, jitter within the tolerance, jumps beyond it) against a model of the clock.
+
+    use std::time::Duration;
+
+    use dpc_ocycle::{Consumer, Emitter, SampleRate};
+    use proptest::prelude::*;
+
+    use crate::support::{Got, Rec, ramp};
+
+    const RATE: SampleRate = SampleRate::ratio(44_100, 1);
+    const TOL: Duration = Duration::from_millis(5);
+
+    /// What a write's timestamp is, relative to where the clock expects it.
+    #[derive(Debug, Clone)]
+    enum Stamp {
+        None,
+        Jitter(i64),
+        Jump(i64),
+    }
+
+    fn stamps() -> impl Strategy<Value = Stamp> {
+        prop_oneof![
+            3 => Just(Stamp::None),
+            3 => (-4_999_999i64..=4_999_999).prop_map(Stamp::Jitter),
+            1 => prop_oneof![5_000_001i64..10_000_000_000, -10_000_000_000i64..-5_000_001].prop_map(Stamp::Jump),
+        ]
+    }
+
+    fn shift(t: Duration, ns: i64) -> Duration {
+        if ns >= 0 { t + Duration::from_nanos(ns as u64) } else { t - Duration::from_nanos(ns.unsigned_abs()) }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn chunk_times_follow_the_last_anchor(
+            writes in prop::collection::vec((1usize..400, stamps()), 1..60),
+            size in 1usize..300,
+            hop in 1usize..300,
+        ) {
+            let rec = Rec::new();
+            let r = rec.clone();
+            let mut em = Emitter::builder(
+                Consumer::serial(size, move |c| {
+                    r.push(Got::of(c));
+                    Ok(())
+                })
+                .clip(true)
+                .hop(hop),
+            )
+            .rate(RATE)
+            .tolerance(TOL)
+            .build()
+            .unwrap();
+            // The model: anchors (index, time, jump), the first one at the first timestamp.
+            let mut anchors: Vec<(u64, Duration, bool)> = Vec::new();
+            let anchor_for = |anchors: &[(u64, Duration, bool)], i: u64| {
+                anchors.iter().rev().find(|a| a.0 <= i).map_or((0, Duration::ZERO), |a| (a.0, a.1))
+            };
+            let mut written = 0u64;
+            let mut jump_events = 0u64;
+            let base = Duration::from_secs(100);
+            for (n, stamp) in &writes {
+                let (ai, at) = anchor_for(&anchors, written);
+                let expected = at + RATE.duration_of(written - ai);
+                let expected = if anchors.is_empty() { base } else { expected };
+                let t = match stamp {
+                    Stamp::None => None,
+                    Stamp::Jitter(ns) => Some(shift(expected, *ns)),
+                    Stamp::Jump(ns) => Some(shift(expected, *ns)),
+                };
+                match t {
+                    None => em.write(&ramp(*n)).unwrap(),
+                    Some(t) => {
+                        if anchors.is_empty() {
+                            anchors.push((written, t, false));
+                        } else if t.abs_diff(expected) > TOL {
+                            jump_events += 1;
+                            anchors.retain(|a| a.0 != written);
+                            anchors.push((written, t, true));
+                        }
+                        em.write_at(&ramp(*n), t).unwrap();
+                    }
+                }
+                written += *n as u64;
+            }
+            let got = rec.get();
+            let mut prev_start: Option<u64> = None;
+            for g in &got {
+                let (ai, at) = anchor_for(&anchors, g.start);
+                prop_assert_eq!(g.time, at + RATE.duration_of(g.start - ai), "chunk {}", g.seq);
+                prop_assert_eq!(g.end_time, at + RATE.duration_of(g.start + size as u64 - ai));
+                let from = prev_start.map_or(0, |p| p + 1);
+                let jump = anchors.iter().any(|a| a.2 && a.0 >= from && a.0 < g.end());
+                prop_assert_eq!(g.disc, jump, "chunk {} at {}", g.seq, g.start);
+                prev_start = Some(g.start);
+            }
+            prop_assert_eq!(em.stats().discontinuities, jump_events);
+        }
+    }
+}
