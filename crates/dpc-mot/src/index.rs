@@ -245,6 +245,35 @@ fn unreachable_io(e: io::Error) -> LineError {
 /// At most this many diagnostics are kept; the count is in the summary.
 pub(crate) const MAX_DIAGNOSTICS: usize = 1000;
 
+/// Sorts runs by frame, stably (the runs of one frame stay in file order): a counting sort when the frame
+/// numbers are dense, as they are in MOT files, which is linear and several times faster than a merge sort
+/// on the million single-row runs of an id-major file; a merge sort otherwise.
+fn sort_runs(mut runs: Vec<Run>) -> Vec<Run> {
+    let (Some(lo), Some(hi)) = (runs.iter().map(|r| r.frame).min(), runs.iter().map(|r| r.frame).max()) else {
+        return runs;
+    };
+    let span = hi - lo;
+    if span > 4 * runs.len() as u64 + 1024 || runs.len() >= u32::MAX as usize {
+        runs.sort_by_key(|r| r.frame);
+        return runs;
+    }
+    // `next[f]`: where the next run of frame `lo + f` goes.
+    let mut next = vec![0u32; span as usize + 2];
+    for r in &runs {
+        next[(r.frame - lo) as usize + 1] += 1;
+    }
+    for i in 1..next.len() {
+        next[i] += next[i - 1];
+    }
+    let mut out = runs.clone();
+    for r in &runs {
+        let slot = &mut next[(r.frame - lo) as usize];
+        out[*slot as usize] = *r;
+        *slot += 1;
+    }
+    out
+}
+
 struct Builder {
     mode: Mode,
     runs: Vec<Run>,
@@ -321,8 +350,7 @@ impl Builder {
         // Non-decreasing: two runs of one frame in a row were only split by a bad line (lenient mode).
         let sorted = runs.windows(2).all(|w| w[0].frame <= w[1].frame);
         if !sorted {
-            // Stable: the runs of one frame stay in file order.
-            runs.sort_by_key(|r| r.frame);
+            runs = sort_runs(runs);
         }
         let mut frames = Vec::new();
         let mut starts = Vec::new();
