@@ -32,7 +32,7 @@
 //! | [`FrameIndex`] | one streaming pass (1 MiB blocks, `memchr`, only the frame column parsed) → byte ranges per frame, for sorted and unsorted files |
 //! | [`MotProvider`] | reads only a frame's bytes (positioned reads, no lock), keeps parsed frames in an LRU, [`MotStats`] |
 //! | [`SeqInfo`] | the `seqinfo.ini` beside the file: frame rate, length (which extends the frame range), image size |
-//! | [`write_detection`] | the fast writer the generator in `dpc-gen` uses |
+//! | [`write_detection`], [`quantize`] | the fast writer the generator in `dpc-gen` uses, and the value a parser reads back |
 
 mod detection;
 mod error;
