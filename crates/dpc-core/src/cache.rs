@@ -633,7 +633,9 @@ impl<P: DataProvider> Shared<P> {
 
     /// Appends a request to the access log and wakes the scheduler if it may be asleep.
     fn record(&self, stripe: &Stripe<Key<P>>, key: &Key<P>) {
-        if stripe.log.push(key.clone()).is_err() {
+        // A full log means the scheduler is behind (or pausing on purpose): drop the entry without trying,
+        // because a failed `push` costs a SeqCst fence.
+        if stripe.log.is_full() || stripe.log.push(key.clone()).is_err() {
             stripe.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
         // Lost wake-ups are impossible: `push` publishes the entry with a SeqCst CAS and the load below is

@@ -138,7 +138,11 @@ fn host() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     format!("{model} x{cpus}")
 }
@@ -168,6 +172,25 @@ pub fn ns_per_op(budget: Duration, mut f: impl FnMut(u64)) -> f64 {
     median(&mut samples)
 }
 
+/// The Python interpreter that has the reference packages (`dynamic-prefetching-cache` 0.1.2, `ocycle` 0.1.0),
+/// for side-by-side numbers: `$DPC_REFERENCE_PYTHON`, else `../pyenv/bin/python` beside the workspace.
+/// `None` when there is none; the suites then skip the Python rows. The project never depends on it.
+pub fn reference_python() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("DPC_REFERENCE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("../pyenv/bin/python"));
+    path.exists().then_some(path)
+}
+
+/// Runs a Python script with the reference interpreter and parses the last line of its output as a number.
+pub fn python_number(script: &str) -> Option<f64> {
+    let out = std::process::Command::new(reference_python()?).arg("-c").arg(script).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).lines().last()?.trim().parse().ok()
+}
+
 /// The median of a sample; sorts it in place.
 pub fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -181,26 +204,49 @@ pub fn bar_chart(title: &str, unit: &str, series: &[&str], groups: &[(String, Ve
     let gap = 10.0;
     let left = 150.0;
     let width = 520.0;
-    let max = groups.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-12);
+    let max =
+        groups.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-12);
     let group_h = bar_h * series.len() as f64 + gap;
     let height = 40.0 + group_h * groups.len() as f64 + 20.0 * series.len() as f64 + 10.0;
     let mut svg = String::new();
-    let _ = writeln!(svg, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#, left + width + 90.0);
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#,
+        left + width + 90.0
+    );
     let _ = writeln!(svg, r#"<text x="10" y="18" font-size="14">{} ({unit})</text>"#, escape(title));
     for (g, (label, values)) in groups.iter().enumerate() {
         let y0 = 30.0 + g as f64 * group_h;
-        let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, left - 6.0, y0 + group_h / 2.0, escape(label));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            left - 6.0,
+            y0 + group_h / 2.0,
+            escape(label)
+        );
         for (s, v) in values.iter().enumerate() {
             let w = if v.is_finite() { v / max * width } else { 0.0 };
             let y = y0 + s as f64 * bar_h;
-            let _ = writeln!(svg, r#"<rect x="{left}" y="{y}" width="{w:.1}" height="{}" fill="{}"/>"#, bar_h - 2.0, COLORS[s % COLORS.len()]);
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{left}" y="{y}" width="{w:.1}" height="{}" fill="{}"/>"#,
+                bar_h - 2.0,
+                COLORS[s % COLORS.len()]
+            );
             let _ = writeln!(svg, r#"<text x="{:.1}" y="{}">{v:.3}</text>"#, left + w + 4.0, y + bar_h - 4.0);
         }
     }
     let ly = 40.0 + group_h * groups.len() as f64;
     for (s, name) in series.iter().enumerate() {
         let y = ly + 20.0 * s as f64;
-        let _ = writeln!(svg, r#"<rect x="{left}" y="{y}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"#, COLORS[s % COLORS.len()], left + 18.0, y + 10.0, escape(name));
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{left}" y="{y}" width="12" height="12" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            COLORS[s % COLORS.len()],
+            left + 18.0,
+            y + 10.0,
+            escape(name)
+        );
     }
     svg.push_str("</svg>\n");
     svg
