@@ -4,7 +4,7 @@
 //!   against a naive `Vec` push-and-drain rebuffer and against three independent emitters, in the same run.
 //! - Threaded fan-out with recycled buffers: the same 3 consumers on worker threads, samples per second from the first write
 //!   to `close` returning (every callback done), against a naive threaded rebuffer that allocates each chunk.
-//! - Python ocycle 0.1.0 in the serial shape, when `/work/pyenv` has it (skipped silently otherwise).
+//! - Python ocycle 0.1.0 in the serial shape, when the reference venv has it (see `bench::reference_python`; skipped otherwise).
 
 use std::hint::black_box;
 use std::sync::mpsc;
@@ -252,10 +252,6 @@ fn naive_threaded(frame_len: usize, total: usize) -> f64 {
 
 /// Python ocycle 0.1.0's `BufferEmit` in the serial shape, median of 3 runs, if the reference venv exists.
 fn python_serial() -> Option<f64> {
-    let python = std::path::Path::new("/work/pyenv/bin/python");
-    if !python.exists() {
-        return None;
-    }
     let script = r#"
 import sys, time, types
 try:
@@ -276,9 +272,5 @@ for _ in range(3):
     runs.append((time.perf_counter() - t) / n * 1e9)
 print(sorted(runs)[1])
 "#;
-    let out = std::process::Command::new(python).arg("-c").arg(script).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    super::python_number(script)
 }
