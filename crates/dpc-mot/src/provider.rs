@@ -285,13 +285,22 @@ impl MotProvider {
 
     fn read_frame(&self, frame: u64) -> Result<Frame, MotError> {
         let runs = self.index.runs(frame);
-        let total: u64 = runs.iter().map(|r| r.end - r.start).sum();
         let expected: u64 = runs.iter().map(|r| u64::from(r.rows)).sum();
+        // One positioned read per group of runs whose gaps are at most READ_GAP bytes: reading a small gap
+        // costs less than another system call (an unsorted file spreads a frame over many short runs).
+        let mut groups: Vec<(u64, u64)> = Vec::new();
+        for r in runs {
+            match groups.last_mut() {
+                Some(g) if r.start >= g.1 && r.start - g.1 <= READ_GAP => g.1 = r.end,
+                _ => groups.push((r.start, r.end)),
+            }
+        }
+        let total: u64 = groups.iter().map(|g| g.1 - g.0).sum();
         let mut buf = vec![0u8; total as usize];
         let mut pos = 0usize;
-        for r in runs {
-            let len = (r.end - r.start) as usize;
-            read_exact_at(&self.file, &mut buf[pos..pos + len], r.start)
+        for &(start, end) in &groups {
+            let len = (end - start) as usize;
+            read_exact_at(&self.file, &mut buf[pos..pos + len], start)
                 .map_err(|source| MotError::Io { path: self.path.clone(), source })?;
             pos += len;
         }
@@ -299,12 +308,18 @@ impl MotProvider {
         let mut detections: Vec<Detection> = Vec::with_capacity(expected as usize);
         let mut diagnostics = Vec::new();
         let mut sink = Sink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
-        let mut pos = 0usize;
+        // Parse each run where its group put it in `buf`.
+        let (mut g, mut group_pos) = (0usize, 0usize);
         for r in runs {
-            let len = (r.end - r.start) as usize;
-            parse_chunk(&buf[pos..pos + len], r.start, r.line, &mut sink)
+            // Runs are in file order and every run lies inside a group, so this walks forward only.
+            while groups.get(g).is_some_and(|&(_, end)| end < r.end) {
+                group_pos += (groups[g].1 - groups[g].0) as usize;
+                g += 1;
+            }
+            let Some(&(group_start, _)) = groups.get(g) else { break };
+            let at = group_pos + (r.start - group_start) as usize;
+            parse_chunk(&buf[at..at + (r.end - r.start) as usize], r.start, r.line, &mut sink)
                 .map_err(|error| MotError::Line { path: self.path.clone(), error })?;
-            pos += len;
         }
         // The index saw `expected` rows of this frame: anything else means the file changed under us.
         let changed = detections.iter().any(|d| d.frame != frame)
@@ -341,6 +356,9 @@ impl DataProvider for MotProvider {
         MotProvider::contains(self, *key)
     }
 }
+
+/// Runs of one frame closer than this are read with one positioned read (about the cost of one system call).
+const READ_GAP: u64 = 8 << 10;
 
 /// `seqinfo.ini` beside the file, or one directory up (the `SEQ/gt/gt.txt` layout).
 fn find_seqinfo(path: &Path) -> Option<PathBuf> {

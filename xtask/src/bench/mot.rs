@@ -67,6 +67,14 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     both(suite, "index_id_major_mb_s", mb / id_index.wall, mb / id_index.cpu, "MB/s");
     let (id_load, _) = random_load_us(&by_id, 0)?;
     both(suite, "random_load_us_id_major", id_load.wall, id_load.cpu, "us/frame");
+    // A MOT17-sized ground truth (60 tracks, 600 frames, id-major): short gaps, read in one call per group.
+    let small_params =
+        MotParams { tracks: 60, frames: 600, max_track_length: Some(300), seed: 3, ..MotParams::default() };
+    let small = ensure(&small_params, "mot_t60_f600.txt")?;
+    let small_by_id = ensure_id_major(&small, "mot_t60_f600_by_id.txt")?;
+    let (small_load, small_rows) = random_load_us(&small_by_id, 0)?;
+    both(suite, "random_load_us_mot17_sized_id_major", small_load.wall, small_load.cpu, "us/frame");
+    suite.metric("random_load_rows_mot17_sized_id_major", small_rows, "rows/frame");
     // The provider's own LRU hit path (the frames loaded fit in it).
     let (hit, _) = random_load_us(&big, 20_000)?;
     both(suite, "lru_hit_us", hit.wall, hit.cpu, "us/frame");
@@ -102,6 +110,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
          | random frame load, {:.0}-row frames | {:.1} us/frame ({:.1}) | <= 25 us for ~200 rows | LRU hit {:.2} us |\n\
          | random frame load, 50 MB file ({:.0}-row frames) | {:.1} us/frame ({:.1}) | | |\n\
          | the same file sorted by track id: index, random load | {:.0} MB/s ({:.0}), {:.1} us/frame ({:.1}) | | |\n\
+         | MOT17-sized ground truth sorted by track id ({:.0}-row frames) | {:.1} us/frame ({:.1}) | | |\n\
          | full parse, one thread | {:.0} MB/s ({:.0}) | >= 400 MB/s | {:.2} x plain read |\n\
          | generator | {:.0} MB/s ({:.0}); to a file {:.0} MB/s ({:.0}) | >= 200 MB/s | |\n",
         mb / index.cpu,
@@ -120,6 +129,9 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         mb / id_index.wall,
         id_load.cpu,
         id_load.wall,
+        small_rows,
+        small_load.cpu,
+        small_load.wall,
         mb / parse.cpu,
         mb / parse.wall,
         read.cpu / parse.cpu,
