@@ -1,6 +1,6 @@
 //! `MotProvider`: a MOT file as a [`DataProvider`] of frames.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
@@ -33,7 +33,7 @@ pub struct MotProvider {
     cache: Option<Mutex<LruCache<u64, Frame>>>,
     counters: Counters,
     /// Bad lines seen so far (index and loads), keyed by byte offset so a reloaded frame does not repeat them.
-    diagnostics: Mutex<BTreeMap<u64, LineError>>,
+    diagnostics: Mutex<Diagnostics>,
     bad_lines: AtomicU64,
 }
 
@@ -103,7 +103,10 @@ impl MotProviderBuilder {
             (None, Some(n)) => Some((1, n)),
             (None, None) => None,
         };
-        let diagnostics = index.diagnostics().iter().map(|d| (d.offset, d.clone())).collect();
+        let diagnostics = Diagnostics {
+            kept: index.diagnostics().iter().map(|d| (d.offset, d.clone())).collect(),
+            seen: HashSet::new(),
+        };
         let bad_lines = AtomicU64::new(index.summary().bad_lines);
         Ok(MotProvider {
             path: self.path,
@@ -119,6 +122,13 @@ impl MotProviderBuilder {
             index,
         })
     }
+}
+
+/// Bad lines seen so far: the first ones in full, and the offsets of all those found by loads.
+#[derive(Debug, Default)]
+struct Diagnostics {
+    kept: BTreeMap<u64, LineError>,
+    seen: HashSet<u64>,
 }
 
 /// A snapshot of a provider's counters (serde).
@@ -250,7 +260,7 @@ impl MotProvider {
 
     /// Bad lines seen so far (by the index and by loads), in file order; at most the first 1000.
     pub fn diagnostics(&self) -> Vec<LineError> {
-        lock(&self.diagnostics).values().cloned().collect()
+        lock(&self.diagnostics).kept.values().cloned().collect()
     }
 
     /// A snapshot of the counters.
@@ -331,10 +341,11 @@ impl MotProvider {
         if !diagnostics.is_empty() {
             let mut all = lock(&self.diagnostics);
             for d in diagnostics {
-                if !all.contains_key(&d.offset) {
+                // A frame loaded again reports its bad lines again: count each line once.
+                if all.seen.insert(d.offset) {
                     self.bad_lines.fetch_add(1, Ordering::Relaxed);
-                    if all.len() < MAX_DIAGNOSTICS {
-                        all.insert(d.offset, d);
+                    if all.kept.len() < MAX_DIAGNOSTICS {
+                        all.kept.insert(d.offset, d);
                     }
                 }
             }

@@ -134,3 +134,26 @@ fn a_file_changed_after_indexing_is_reported_not_misread() {
     std::fs::write(&path, b"1,1\n").unwrap();
     assert!(matches!(p.load_frame(2), Err(MotError::Io { .. })));
 }
+
+#[test]
+fn many_bad_lines_are_counted_once_and_the_first_thousand_kept() {
+    let mut text = String::new();
+    for f in 1..=30 {
+        text.push_str(&format!("{f},1,1,1,1,1\n"));
+        for k in 0..50 {
+            text.push_str(&format!("{f},{k},1,1,x,1\n"));
+        }
+    }
+    let (_dir, path) = temp_file(text.as_bytes());
+    let p = MotProvider::builder(&path).mode(Mode::Lenient).cache_frames(0).build().unwrap();
+    for _ in 0..2 {
+        for f in 1..=30 {
+            assert_eq!(p.load_frame(f).unwrap().len(), 1);
+        }
+    }
+    assert_eq!(p.stats().bad_lines, 1500);
+    let kept = p.diagnostics();
+    assert_eq!(kept.len(), 1000);
+    assert!(kept.windows(2).all(|w| w[0].offset < w[1].offset));
+    assert!(kept.iter().all(|d| d.kind == LineErrorKind::InvalidNumber { column: 5 }));
+}
