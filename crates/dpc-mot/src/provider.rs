@@ -35,6 +35,8 @@ pub struct MotProvider {
     /// Bad lines seen so far (index and loads), keyed by byte offset so a reloaded frame does not repeat them.
     diagnostics: Mutex<Diagnostics>,
     bad_lines: AtomicU64,
+    /// Every line was parsed at open: loads find no bad line that is not already counted.
+    validated: bool,
 }
 
 impl std::fmt::Debug for MotProvider {
@@ -55,6 +57,7 @@ pub struct MotProviderBuilder {
     mode: Mode,
     cache_frames: usize,
     seqinfo: bool,
+    validate: bool,
 }
 
 impl MotProviderBuilder {
@@ -76,10 +79,30 @@ impl MotProviderBuilder {
         self
     }
 
+    /// Whether to parse every line when opening (default false). The index alone checks only the frame column,
+    /// so without validation a bad line elsewhere surfaces when its frame is loaded; with it, strict mode fails
+    /// at open on the file's first bad line, and lenient mode knows every bad line up front.
+    /// It costs one more pass over the file, at full-parse speed.
+    pub fn validate(mut self, validate: bool) -> Self {
+        self.validate = validate;
+        self
+    }
+
     /// Opens and indexes the file.
     pub fn build(self) -> Result<MotProvider, MotError> {
         let io_err = |source| MotError::Io { path: self.path.clone(), source };
         let file = File::open(&self.path).map_err(io_err)?;
+        // Validation parses every line first, so that strict mode reports the file's first bad line
+        // whatever column it is in (the index checks only the frame column).
+        let validation = if self.validate {
+            match crate::scan(File::open(&self.path).map_err(io_err)?, self.mode, |_| {}) {
+                Ok(scan) => Some(scan),
+                Err(IndexError::Io(e)) => return Err(io_err(e)),
+                Err(IndexError::Line(error)) => return Err(MotError::Line { path: self.path.clone(), error }),
+            }
+        } else {
+            None
+        };
         let index = match FrameIndex::build(&file, self.mode) {
             Ok(index) => index,
             Err(IndexError::Io(e)) => return Err(io_err(e)),
@@ -103,11 +126,17 @@ impl MotProviderBuilder {
             (None, Some(n)) => Some((1, n)),
             (None, None) => None,
         };
-        let diagnostics = Diagnostics {
+        let mut diagnostics = Diagnostics {
             kept: index.diagnostics().iter().map(|d| (d.offset, d.clone())).collect(),
             seen: HashSet::new(),
         };
-        let bad_lines = AtomicU64::new(index.summary().bad_lines);
+        let mut bad_lines = index.summary().bad_lines;
+        if let Some(scan) = validation {
+            // The scan saw every bad line, the index's included; loads do not count them again.
+            bad_lines = scan.bad_lines;
+            diagnostics.kept = scan.diagnostics.into_iter().map(|d| (d.offset, d)).collect();
+        }
+        let bad_lines = AtomicU64::new(bad_lines);
         Ok(MotProvider {
             path: self.path,
             file,
@@ -119,6 +148,7 @@ impl MotProviderBuilder {
             counters: Counters::default(),
             diagnostics: Mutex::new(diagnostics),
             bad_lines,
+            validated: self.validate,
             index,
         })
     }
@@ -186,7 +216,7 @@ impl MotProvider {
 
     /// A builder for `path`.
     pub fn builder(path: impl Into<PathBuf>) -> MotProviderBuilder {
-        MotProviderBuilder { path: path.into(), mode: Mode::Strict, cache_frames: 100, seqinfo: true }
+        MotProviderBuilder { path: path.into(), mode: Mode::Strict, cache_frames: 100, seqinfo: true, validate: false }
     }
 
     /// The file.
@@ -338,7 +368,7 @@ impl MotProvider {
             let offset = runs.first().map_or(0, |r| r.start);
             return Err(MotError::Changed { path: self.path.clone(), frame, offset });
         }
-        if !diagnostics.is_empty() {
+        if !diagnostics.is_empty() && !self.validated {
             let mut all = lock(&self.diagnostics);
             for d in diagnostics {
                 // A frame loaded again reports its bad lines again: count each line once.

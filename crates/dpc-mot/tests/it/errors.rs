@@ -157,3 +157,29 @@ fn many_bad_lines_are_counted_once_and_the_first_thousand_kept() {
     assert!(kept.windows(2).all(|w| w[0].offset < w[1].offset));
     assert!(kept.iter().all(|d| d.kind == LineErrorKind::InvalidNumber { column: 5 }));
 }
+
+#[test]
+fn validation_at_open_finds_the_first_bad_line_of_the_file() {
+    // Line 3 has a bad box column (found only by a load without validation); line 5 a bad frame column.
+    let text = "1,1,1,1,1,1\n1,2,1,1,1,1\n2,1,1,x,1,1\n2,2,1,1,1,1\nq,1,1,1,1,1\n3,1,1,1,1,1\n";
+    let (_dir, path) = temp_file(text.as_bytes());
+    match MotProvider::open(&path) {
+        Err(MotError::Line { error, .. }) => assert_eq!(error.line, 5),
+        other => panic!("{other:?}"),
+    }
+    match MotProvider::builder(&path).validate(true).build() {
+        Err(MotError::Line { error, .. }) => {
+            assert_eq!((error.line, error.kind), (3, LineErrorKind::InvalidNumber { column: 4 }))
+        }
+        other => panic!("{other:?}"),
+    }
+    let p = MotProvider::builder(&path).mode(Mode::Lenient).validate(true).build().unwrap();
+    let lines: Vec<u64> = p.diagnostics().iter().map(|d| d.line).collect();
+    assert_eq!(lines, vec![3, 5]);
+    assert_eq!(p.stats().bad_lines, 2);
+    for f in 1..=3 {
+        p.load_frame(f).unwrap();
+    }
+    assert_eq!(p.stats().bad_lines, 2, "loads do not count validated lines again");
+    assert_eq!(p.load_frame(2).unwrap().len(), 1);
+}
