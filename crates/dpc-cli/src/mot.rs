@@ -172,6 +172,8 @@ struct Report {
     frames_with_rows: u64,
     empty_frames: u64,
     rows: u64,
+    /// Rows per frame over the whole range (empty frames count as 0): min, mean, max.
+    rows_per_frame: [f64; 3],
     ids: u64,
     columns: BTreeMap<usize, u64>,
     sorted: bool,
@@ -203,6 +205,13 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     })?;
     let columns = (6..=10).filter(|&c| scan.columns[c] > 0).map(|c| (c, scan.columns[c])).collect();
     let index_secs = index.elapsed.as_secs_f64();
+    let per_frame: Vec<u64> = provider.frames_with_rows().iter().map(|&f| provider.index().rows(f)).collect();
+    let empty = provider.total_frames() - per_frame.len() as u64;
+    let rows_per_frame = [
+        if empty > 0 { 0.0 } else { per_frame.iter().copied().min().unwrap_or(0) as f64 },
+        scan.rows as f64 / provider.total_frames().max(1) as f64,
+        per_frame.iter().copied().max().unwrap_or(0) as f64,
+    ];
     let report = Report {
         path: args.file.clone(),
         bytes: index.bytes,
@@ -212,6 +221,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         frames_with_rows: provider.frames_with_rows().len() as u64,
         empty_frames: provider.total_frames() - provider.frames_with_rows().len() as u64,
         rows: scan.rows,
+        rows_per_frame,
         ids: ids.len() as u64,
         columns,
         sorted: index.sorted,
@@ -244,6 +254,8 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         _ => writeln!(out, "  frames         none")?,
     }
     writeln!(out, "  rows           {} ({} ids)", r.rows, r.ids)?;
+    let [lo, mean, hi] = r.rows_per_frame;
+    writeln!(out, "  rows per frame {lo:.0} to {hi:.0}, mean {mean:.1}")?;
     let cols: Vec<String> = r.columns.iter().map(|(c, n)| format!("{c} columns: {n}")).collect();
     writeln!(out, "  columns        {}", if cols.is_empty() { "-".to_string() } else { cols.join(", ") })?;
     writeln!(

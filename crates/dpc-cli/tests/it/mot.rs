@@ -79,6 +79,8 @@ fn inspect_mot_reads_seqinfo_and_sees_unsorted_files() {
     assert_eq!(json["sorted"], false);
     assert_eq!(json["frames"], 15);
     assert_eq!(json["empty_frames"], 3);
+    assert_eq!(json["rows_per_frame"][0], 0.0, "empty frames count as 0 rows");
+    assert_eq!(json["rows_per_frame"][2], 4.0);
     assert_eq!(json["seqinfo"]["frame_rate"], 25.0);
     let human = dpc(&["inspect", "mot", path.to_str().unwrap()]);
     assert!(human.status.success());
