@@ -18,7 +18,7 @@ use dpc_mot::{FrameIndex, Mode, MotProvider};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Suite, bar_chart};
+use super::{Suite, bar_chart, python_number};
 use crate::{TaskResult, root};
 
 pub fn run(suite: &mut Suite) -> TaskResult {
@@ -95,6 +95,27 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     std::fs::remove_file(&tmp)?;
     both(suite, "generator_to_file_mb_s", gen_mb / to_file.wall, gen_mb / to_file.cpu, "MB/s");
 
+    // The Python original on the same file, when its interpreter is around (process CPU time, like ours).
+    let py_file = big.display().to_string().replace('\\', "/");
+    let py_index = python_number(&format!(
+        "import os,time\nfrom dynamic_prefetching_cache.providers import MOTDataProvider\n\
+         t=time.process_time(); MOTDataProvider({py_file:?}, cache_size=0)\n\
+         print(os.path.getsize({py_file:?})/1e6/(time.process_time()-t))"
+    ));
+    let py_load = python_number(&format!(
+        "import random,time\nfrom dynamic_prefetching_cache.providers import MOTDataProvider\n\
+         p=MOTDataProvider({py_file:?}, cache_size=0); fr=sorted(p.get_available_frames()); random.seed(1)\n\
+         fs=[random.choice(fr) for _ in range(300)]; t=time.process_time()\n\
+         for f in fs: p.frame_cache.clear(); p.load(f)\n\
+         print((time.process_time()-t)/300*1e6)"
+    ));
+    if let (Some(py_index), Some(py_load)) = (py_index, py_load) {
+        suite.metric("python_index_mb_s_cpu", py_index, "MB/s");
+        suite.metric("python_random_load_us_50mb_cpu", py_load, "us/frame");
+        suite.metric("index_vs_python", (mb / index.cpu) / py_index, "ratio");
+        suite.metric("random_load_vs_python", py_load / big_load.cpu, "ratio");
+    }
+
     let groups = vec![
         ("plain read".to_string(), vec![mb / read.wall, mb / read.cpu]),
         ("newline count".to_string(), vec![mb / lines.wall, mb / lines.cpu]),
@@ -140,6 +161,14 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         gen_mb / to_file.cpu,
         gen_mb / to_file.wall,
     ));
+    if let (Some(py_index), Some(py_load)) = (py_index, py_load) {
+        suite.markdown(&format!(
+            "\nThe Python original on the same file, in the same run (process CPU time): index {py_index:.1} MB/s \
+             (ours {:.0} x), uncached random frame load {py_load:.0} us (ours {:.0} x).\n",
+            (mb / index.cpu) / py_index,
+            py_load / big_load.cpu
+        ));
+    }
     suite.plot("mot_throughput.svg", &bar_chart("MOT throughput", "MB/s", &["wall", "on-CPU"], &groups))?;
     Ok(())
 }
