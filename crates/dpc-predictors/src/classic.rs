@@ -45,6 +45,9 @@ impl<K: OffsetKey> AccessPredictor<K> for Sequential {
 /// are not predicted. With [`order(2)`](Self::order) the first step is conditioned on the last two keys
 /// (a user's session transitions: what they do after going from `a` to `b`), backing off to the last key
 /// while a pair has been seen only once.
+///
+/// The most requested keys are also predicted at a low score (see [`popular`](Self::popular)), so that a small
+/// cache keeps them rather than keys nobody predicts.
 #[derive(Debug)]
 pub struct Markov<K> {
     order: usize,
@@ -59,6 +62,9 @@ pub struct Markov<K> {
     scores: Scores<K>,
     frontier: Vec<(K, f64)>,
     next: Scores<K>,
+    /// The most requested keys lately (space-saving counters), kept resident at a low score.
+    hot: Vec<(K, f64)>,
+    hot_len: usize,
 }
 
 impl<K: OffsetKey> Default for Markov<K> {
@@ -76,6 +82,8 @@ impl<K: OffsetKey> Default for Markov<K> {
             scores: Scores::new(),
             frontier: Vec::new(),
             next: Scores::new(),
+            hot: Vec::new(),
+            hot_len: 48,
         }
     }
 }
@@ -112,6 +120,16 @@ impl<K: OffsetKey> Markov<K> {
     /// How many successors are remembered per key (the rarest is replaced). Default 16.
     pub fn max_successors(mut self, n: usize) -> Self {
         self.max_successors = n.max(1);
+        self
+    }
+
+    /// How many of the most requested keys are also predicted, at a low score (0.05 for the most popular,
+    /// less for the others, combined with any learned chance as "at least once"), so that they stay resident
+    /// in preference to keys nobody predicts and are fetched when nothing likelier is. Keys must have been seen
+    /// twice. Default 48, and never more than 3/4 of the cache's capacity; 0 disables it.
+    pub fn popular(mut self, n: usize) -> Self {
+        self.hot_len = n;
+        self.hot.clear();
         self
     }
 
@@ -173,6 +191,7 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
             }
         }
         self.prev2 = self.prev.replace(key.clone());
+        self.count_hot(key);
         let max = self.max_keys;
         bound(&mut self.first, max);
         bound(&mut self.second, max);
@@ -207,11 +226,49 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
             }
         }
         self.next = next;
-        self.scores.drain_into(self.threshold, out);
+        // The popular keys add a score under any real prediction: they stay resident in preference to keys
+        // nobody predicts, are fetched when there is nothing likelier to fetch, and a predicted key that is also
+        // popular ranks above an equally likely one that is not.
+        self.scores.retain_at_least(self.threshold);
+        if let Some(max) = self.hot.iter().map(|(_, c)| *c).reduce(f64::max) {
+            let n = self.hot_len.min(ctx.capacity.map_or(usize::MAX, |c| c * 3 / 4));
+            let mut hot: Vec<&(K, f64)> = self.hot.iter().filter(|(_, c)| *c >= 2.0).collect();
+            if hot.len() > n && n > 0 {
+                hot.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1));
+            }
+            // A key seen once is not popular (on random keys this predicts nothing).
+            for (k, c) in hot.into_iter().take(n) {
+                self.scores.add_chance(k.clone(), HOT_SCORE * c / max);
+            }
+        }
+        self.scores.drain_into(f64::MIN_POSITIVE, out);
     }
 
     fn name(&self) -> &str {
         if self.order >= 2 { "session" } else { "markov" }
+    }
+}
+
+/// The score of the most popular key (see [`Markov`]); under any threshold-passing prediction.
+const HOT_SCORE: f64 = 0.05;
+
+impl<K: OffsetKey> Markov<K> {
+    /// Space-saving heavy hitters: a request of a counted key adds one; an uncounted key replaces the smallest
+    /// counter (inheriting its count, plus one). Counts halve past 1024 requests so popularity follows the workload.
+    fn count_hot(&mut self, key: &K) {
+        if self.hot_len == 0 {
+            return;
+        }
+        if let Some(e) = self.hot.iter_mut().find(|(k, _)| k == key) {
+            e.1 += 1.0;
+        } else if self.hot.len() < 4 * self.hot_len {
+            self.hot.push((key.clone(), 1.0));
+        } else if let Some(min) = self.hot.iter_mut().min_by(|a, b| a.1.total_cmp(&b.1)) {
+            *min = (key.clone(), min.1 + 1.0);
+        }
+        if self.hot.iter().map(|(_, c)| c).sum::<f64>() > 2048.0 {
+            self.hot.iter_mut().for_each(|e| e.1 /= 2.0);
+        }
     }
 }
 

@@ -30,6 +30,11 @@ impl<K: Hash + Eq + Clone> Scores<K> {
         *self.map.entry(key).or_insert(0.0) += value;
     }
 
+    /// Forgets the scores under `min`.
+    pub(crate) fn retain_at_least(&mut self, min: f64) {
+        self.map.retain(|_, s| *s >= min);
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, f64)> {
         self.map.iter().map(|(k, &v)| (k, v))
     }

@@ -24,7 +24,7 @@ fn sequential_scores_one_over_distance() {
 #[test]
 fn markov_learns_successors_of_string_keys() {
     // After "home": "news" 3 times, "mail" once. One step: P(news) = 0.75, P(mail) = 0.25.
-    let mut m = Markov::new().steps(1);
+    let mut m = Markov::new().steps(1).popular(0);
     let pred = run(&mut m as &mut dyn AccessPredictor<Arc<str>>, &keys("home news home news home news home mail home"));
     assert_eq!(pred.len(), 2, "{pred:?}");
     assert!((score_of(&pred, &Arc::from("news")) - 0.75).abs() < 1e-9, "{pred:?}");
@@ -35,14 +35,15 @@ fn markov_learns_successors_of_string_keys() {
 #[test]
 fn markov_follows_two_steps_and_applies_its_threshold() {
     // a -> b always, b -> c always: two steps from a predict b (1.0) and c (1.0).
-    let mut m = Markov::new().steps(2);
+    let mut m = Markov::new().steps(2).popular(0);
     let pred = run(&mut m as &mut dyn AccessPredictor<Arc<str>>, &keys("a b c a b c a"));
     assert_eq!(score_of(&pred, &Arc::from("b")), 1.0);
     assert_eq!(score_of(&pred, &Arc::from("c")), 1.0);
     // A 1-in-100 successor falls under a 0.05 threshold.
     let mut text = "x y ".repeat(99);
     text.push_str("x z x");
-    let pred = run(&mut Markov::new().steps(1).threshold(0.05) as &mut dyn AccessPredictor<Arc<str>>, &keys(&text));
+    let pred =
+        run(&mut Markov::new().steps(1).threshold(0.05).popular(0) as &mut dyn AccessPredictor<Arc<str>>, &keys(&text));
     assert_eq!(pred.len(), 1, "{pred:?}");
 }
 
@@ -50,9 +51,9 @@ fn markov_follows_two_steps_and_applies_its_threshold() {
 fn session_tells_contexts_apart_where_first_order_cannot() {
     // After "a s" comes "x", after "b s" comes "y": first order sees s -> x or y at 50 %; second order knows.
     let history = keys(&"a s x b s y ".repeat(10)).into_iter().chain(keys("a s")).collect::<Vec<_>>();
-    let first = run(&mut Markov::new().steps(1) as &mut dyn AccessPredictor<Arc<str>>, &history);
+    let first = run(&mut Markov::new().steps(1).popular(0) as &mut dyn AccessPredictor<Arc<str>>, &history);
     assert!((score_of(&first, &Arc::from("x")) - 0.5).abs() < 0.01, "{first:?}");
-    let session = run(&mut Markov::session().steps(1) as &mut dyn AccessPredictor<Arc<str>>, &history);
+    let session = run(&mut Markov::session().steps(1).popular(0) as &mut dyn AccessPredictor<Arc<str>>, &history);
     let x = score_of(&session, &Arc::from("x"));
     assert!(x > 0.9, "{session:?}");
     assert!(score_of(&session, &Arc::from("y")) < 0.1);
@@ -82,4 +83,16 @@ fn markov_memory_stays_bounded_on_endless_new_keys() {
         AccessPredictor::<u64>::observe(&mut m, &(1000 + round));
     }
     assert!(m.probability(&1, &2) > 0.99);
+}
+
+#[test]
+fn markov_keeps_popular_keys_at_a_low_score() {
+    // "hub" is requested every other time; after "x" comes "y" once, so one step from "y" predicts nothing,
+    // but the hub is popular: 0.05. Keys seen once ("z") are not popular.
+    let history = keys("hub a hub b hub c hub d x y");
+    let pred = run(&mut Markov::new().steps(1) as &mut dyn AccessPredictor<Arc<str>>, &history);
+    assert_eq!(pred.len(), 1, "{pred:?}");
+    assert!((score_of(&pred, &Arc::from("hub")) - 0.05).abs() < 1e-12, "{pred:?}");
+    let pred = run(&mut Markov::new().steps(1).popular(0) as &mut dyn AccessPredictor<Arc<str>>, &history);
+    assert!(pred.is_empty(), "{pred:?}");
 }
