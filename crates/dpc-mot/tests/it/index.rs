@@ -79,6 +79,28 @@ fn a_file_larger_than_the_read_block_sorted_and_id_major() {
     assert_eq!(p.index().summary().rows, rows.len() as u64);
     let from_sorted = frames_of(&p);
     let from_unsorted = frames_of(&q);
+    // The unsorted file goes through the block cache: playing it reads each 4 KiB block once.
+    let blocks = (unsorted.len() as u64).div_ceil(4 << 10);
+    assert!(q.stats().block_reads <= blocks, "{} block reads for {blocks} blocks", q.stats().block_reads);
+    assert_eq!(p.stats().block_reads, 0, "sorted files read each frame directly");
+    // Without the block cache, each range is read directly, with the same result.
+    let direct = MotProvider::builder(&unsorted_path).block_cache_bytes(0).build().unwrap();
+    assert_eq!(frames_of(&direct), from_unsorted);
+    assert_eq!(direct.stats().block_reads, 0);
+    // A block cache smaller than the file evicts and reads again, with the same result.
+    let small = MotProvider::builder(&unsorted_path).block_cache_bytes(8 << 10).cache_frames(0).build().unwrap();
+    assert_eq!(frames_of(&small), from_unsorted);
+    assert!(small.stats().block_reads > blocks);
+    // Random access misses the block cache: after a while loads read their ranges directly, probing now and then.
+    let random = MotProvider::builder(&unsorted_path).block_cache_bytes(8 << 10).cache_frames(0).build().unwrap();
+    let (first, last) = random.range().unwrap();
+    let mut ranges = 0;
+    for i in 0..600u64 {
+        let f = first + (i * 7919) % (last - first + 1);
+        assert_eq!(random.load_frame(f).unwrap().detections(), &from_unsorted[&f][..]);
+        ranges += random.index().runs(f).len() as u64;
+    }
+    assert!(random.stats().block_reads * 3 < ranges, "{} block reads for {ranges} ranges", random.stats().block_reads);
     for (f, rows) in &from_sorted {
         assert_eq!(rows, expected.get(f).unwrap_or(&Vec::new()), "frame {f}");
         // Within a frame the id-major file lists rows by id, as does the frame-major one.

@@ -75,11 +75,19 @@ fn threads_sharing_one_prefetch_cache_get_the_right_frames() {
 #[test]
 fn threads_loading_at_once_get_the_right_frames() {
     let rows = synth(400, 30, 3);
-    let bytes = render(&rows, &WriteFormat::default());
-    let expected = reference(&bytes);
-    let (_dir, path) = temp_file(&bytes);
+    let mut by_id = rows.clone();
+    by_id.sort_by_key(|d| (d.id, d.frame));
+    // Sorted (direct reads) and id-major (through a small block cache that threads share and evict).
+    check_threads(&render(&rows, &WriteFormat::default()), 1 << 20);
+    check_threads(&render(&by_id, &WriteFormat::default()), 16 << 10);
+}
+
+fn check_threads(bytes: &[u8], block_cache_bytes: u64) {
+    let expected = reference(bytes);
+    let (_dir, path) = temp_file(bytes);
     // A small LRU so that threads race on misses, hits and evictions.
-    let p = Arc::new(MotProvider::builder(&path).cache_frames(16).build().unwrap());
+    let p =
+        Arc::new(MotProvider::builder(&path).cache_frames(16).block_cache_bytes(block_cache_bytes).build().unwrap());
     let (first, last) = p.range().unwrap();
     let threads = 4;
     let barrier = Arc::new(Barrier::new(threads));
