@@ -354,17 +354,24 @@ impl MotProvider {
     fn read_frame(&self, frame: u64) -> Result<Frame, MotError> {
         let runs = self.index.runs(frame);
         let expected: u64 = runs.iter().map(|r| u64::from(r.rows)).sum();
-        let (buf, at) = match &self.blocks {
-            Some(blocks) if self.blocks_pay() => self.read_blocks(runs, blocks)?,
-            _ => self.read_direct(runs)?,
-        };
         let mut detections: Vec<Detection> = Vec::with_capacity(expected as usize);
         let mut diagnostics = Vec::new();
-        let mut sink = Sink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
-        for (r, &at) in runs.iter().zip(&at) {
-            parse_chunk(&buf[at..at + (r.end - r.start) as usize], r.start, r.line, &mut sink)
-                .map_err(|error| MotError::Line { path: self.path.clone(), error })?;
-        }
+        // Each thread reuses one read buffer: no allocation and no zeroing per load.
+        READ_BUF.with_borrow_mut(|buf| -> Result<(), MotError> {
+            let at = match &self.blocks {
+                Some(blocks) if self.blocks_pay() => self.read_blocks(runs, blocks, buf)?,
+                _ => self.read_direct(runs, buf)?,
+            };
+            let mut sink = Sink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
+            let parsed = runs.iter().zip(&at).try_for_each(|(r, &at)| {
+                parse_chunk(&buf[at..at + (r.end - r.start) as usize], r.start, r.line, &mut sink).map(|_| ())
+            });
+            // A huge frame should not pin its buffer for the life of the thread.
+            if buf.capacity() > MAX_KEPT_BUF {
+                *buf = Vec::new();
+            }
+            parsed.map_err(|error| MotError::Line { path: self.path.clone(), error })
+        })?;
         // The index saw `expected` rows of this frame: anything else means the file changed under us.
         let changed = detections.iter().any(|d| d.frame != frame)
             || detections.len() as u64 + diagnostics.len() as u64 != expected;
@@ -391,7 +398,7 @@ impl MotProvider {
 impl MotProvider {
     /// Reads the bytes of `runs` with positioned reads, one per group of runs less than [`READ_GAP`] apart
     /// (reading a small gap costs less than another system call). Returns the buffer and where each run starts.
-    fn read_direct(&self, runs: &[Run]) -> Result<(Vec<u8>, Vec<usize>), MotError> {
+    fn read_direct(&self, runs: &[Run], buf: &mut Vec<u8>) -> Result<Vec<usize>, MotError> {
         let mut groups: Vec<(u64, u64)> = Vec::new();
         for r in runs {
             match groups.last_mut() {
@@ -400,7 +407,10 @@ impl MotProvider {
             }
         }
         let total: u64 = groups.iter().map(|g| g.1 - g.0).sum();
-        let mut buf = vec![0u8; total as usize];
+        // Grown, never shrunk here: every byte used below is overwritten by the reads.
+        if buf.len() < total as usize {
+            buf.resize(total as usize, 0);
+        }
         let mut pos = 0usize;
         for &(start, end) in &groups {
             let len = (end - start) as usize;
@@ -419,7 +429,7 @@ impl MotProvider {
             let group_start = groups.get(g).map_or(r.start, |g| g.0);
             at.push(group_pos + (r.start - group_start) as usize);
         }
-        Ok((buf, at))
+        Ok(at)
     }
 
     /// Copies the bytes of `runs` out of cached file blocks, reading the blocks that are missing.
@@ -429,9 +439,9 @@ impl MotProvider {
         &self,
         runs: &[Run],
         blocks: &Mutex<LruCache<u64, Arc<Vec<u8>>>>,
-    ) -> Result<(Vec<u8>, Vec<usize>), MotError> {
-        let total: u64 = runs.iter().map(|r| r.end - r.start).sum();
-        let mut buf = Vec::with_capacity(total as usize);
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<usize>, MotError> {
+        buf.clear();
         let mut at = Vec::with_capacity(runs.len());
         let file_len = self.index.summary().bytes;
         let mut current: Option<(u64, Arc<Vec<u8>>)> = None;
@@ -472,7 +482,7 @@ impl MotProvider {
             c.recent_block_hits.store(h / 2, Ordering::Relaxed);
             c.recent_block_misses.store(m / 2, Ordering::Relaxed);
         }
-        Ok((buf, at))
+        Ok(at)
     }
 
     /// Whether to go through the block cache. It pays when loads find their blocks cached: in playback about
@@ -528,6 +538,14 @@ impl DataProvider for MotProvider {
 
 /// Runs of one frame closer than this are read with one positioned read (about the cost of one system call).
 const READ_GAP: u64 = 8 << 10;
+
+thread_local! {
+    /// The read buffer of the loads on this thread.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A read buffer larger than this is released after its load.
+const MAX_KEPT_BUF: usize = 1 << 20;
 
 /// The block size of the block cache for unsorted files: one page. Reading a page costs about what reading one
 /// row costs (the system call dominates), so random access pays nothing for it, and playback reuses each
