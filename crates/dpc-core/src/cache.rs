@@ -62,6 +62,7 @@ pub struct PrefetchCacheBuilder<P: DataProvider> {
     history_len: usize,
     policy: EvictionPolicy,
     on_event: Option<Box<Callback<P::Key>>>,
+    spin: Duration,
 }
 
 type WeigherFn<P> = dyn Fn(&<P as DataProvider>::Key, &<P as DataProvider>::Value) -> u64 + Send + Sync;
@@ -133,6 +134,14 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
         self
     }
 
+    /// Requests arriving more often than this keep the scheduler awake between them (for up to twice their
+    /// interval), so that a `get` never pays for waking it; rarer requests let it sleep (default 2 ms).
+    /// Zero always sleeps, which saves CPU and costs each `get` a wake-up system call.
+    pub fn spin_wait(mut self, cap: Duration) -> Self {
+        self.spin = cap;
+        self
+    }
+
     /// A callback for [`Event`]s. It runs on a dedicated thread, in event order, and may call into the cache.
     /// A panic in it is caught and ignored.
     pub fn on_event(mut self, callback: impl Fn(&Event<P::Key>) + Send + Sync + 'static) -> Self {
@@ -198,6 +207,7 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             max_prefetch: self.max_prefetch,
             workers: self.workers,
             history_len: self.history_len,
+            spin_cap: self.spin,
         });
 
         let mut threads = Threads::default();
@@ -282,6 +292,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             history_len: DEFAULT_HISTORY,
             policy: EvictionPolicy::default(),
             on_event: None,
+            spin: DEFAULT_SPIN,
         }
     }
 
@@ -447,6 +458,8 @@ const DEFAULT_MAX_ENTRIES: usize = 100;
 const DEFAULT_MAX_PREFETCH: usize = 20;
 const DEFAULT_HISTORY: usize = 30;
 const DEFAULT_WORKERS: usize = 4;
+/// Measured on the replay of BENCHMARKS.md §1 (a request per ~1 ms): waking a parked scheduler cost 6 us per hit.
+const DEFAULT_SPIN: Duration = Duration::from_millis(2);
 const MAX_WORKERS: usize = 1024;
 /// Access-log stripes: callers on different threads push to different stripes, so hits do not contend.
 const STRIPES: usize = 8;
@@ -490,6 +503,7 @@ struct Shared<P: DataProvider> {
     max_prefetch: usize,
     workers: usize,
     history_len: usize,
+    spin_cap: Duration,
 }
 
 struct Stripe<K> {
@@ -913,6 +927,8 @@ impl<P: DataProvider> Shared<P> {
         let mut interval: Option<f64> = None;
         let mut last_seen: Option<Instant> = None;
         let mut flooded = false;
+        // Whether the scheduler already waited awake since its last batch.
+        let mut spun = false;
         loop {
             if flooded {
                 // Requests arrive faster than one per microsecond, so they are hits and the predictor only needs
@@ -937,9 +953,15 @@ impl<P: DataProvider> Shared<P> {
             if batch.is_empty() {
                 self.lock().scheduling = false;
                 self.idle.notify_all();
-                thread::park();
+                if !spun && let Some(until) = self.spin_until(interval, last_seen) {
+                    spun = true;
+                    self.spin(until);
+                } else {
+                    thread::park();
+                }
                 continue;
             }
+            spun = false;
             flooded = batch.len() >= LOG_CAPACITY / 2;
             let now = Instant::now();
             if let Some(last) = last_seen {
@@ -997,6 +1019,32 @@ impl<P: DataProvider> Shared<P> {
             c.scheduling = false;
             drop(c);
             self.idle.notify_all();
+        }
+    }
+
+    /// When requests come often (their moving-average interval is below the `spin` setting), the scheduler waits
+    /// for the next one awake, for up to twice that interval: waking a parked thread costs the caller a system
+    /// call (several microseconds on a VM) inside `get`, which is most of a hit's cost at such rates.
+    fn spin_until(&self, interval: Option<f64>, last_seen: Option<Instant>) -> Option<Instant> {
+        let interval = interval?;
+        let cap = self.spin_cap.as_secs_f64();
+        if interval >= cap {
+            return None;
+        }
+        let until = last_seen? + Duration::from_secs_f64((2.0 * interval).min(cap));
+        (Instant::now() < until).then_some(until)
+    }
+
+    /// Waits awake until a request arrives, the cache closes or `until` passes. While it does, `pending` stays
+    /// set so that callers do not try to wake it; the next loop clears it and drains the log as usual.
+    fn spin(&self, until: Instant) {
+        self.pending.store(true, Ordering::SeqCst);
+        while Instant::now() < until
+            && !self.closed.load(Ordering::Acquire)
+            && self.stripes.iter().all(|s| s.log.is_empty())
+        {
+            std::hint::spin_loop();
+            thread::yield_now();
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use dpc_core::{CacheError, Lookahead, PrefetchCache};
 
@@ -226,18 +227,22 @@ fn gate_helper_blocks_until_open() {
 fn the_scheduler_never_misses_a_wake_up() {
     // Requests arrive while the scheduler is going to sleep; if a wake-up were lost, `quiesce` would return
     // before the predictor saw the last request (or hang), and the check below would fail.
-    must_finish("2000 bursts of requests, each followed by quiesce", || {
-        let script = crate::support::Scripted::default();
-        let cache = PrefetchCache::builder(Arc::new(TestProvider::default()))
-            .predictor(script.clone())
-            .max_entries(64)
-            .build()
-            .unwrap();
-        for k in 0..64 {
-            cache.get(&k).unwrap();
-        }
-        bursts(&cache, &script);
-    });
+    // Both ways the scheduler waits: parked (woken by callers) and awake between frequent requests.
+    for spin in [Duration::ZERO, Duration::from_millis(2)] {
+        must_finish("2000 bursts of requests, each followed by quiesce", move || {
+            let script = crate::support::Scripted::default();
+            let cache = PrefetchCache::builder(Arc::new(TestProvider::default()))
+                .predictor(script.clone())
+                .max_entries(64)
+                .spin_wait(spin)
+                .build()
+                .unwrap();
+            for k in 0..64 {
+                cache.get(&k).unwrap();
+            }
+            bursts(&cache, &script);
+        });
+    }
 }
 
 fn bursts(cache: &PrefetchCache<Arc<TestProvider>>, script: &crate::support::Scripted) {
