@@ -17,7 +17,9 @@ use crate::index::{IndexError, MAX_DIAGNOSTICS};
 use crate::parse::{Sink, parse_chunk};
 use crate::{Detection, Frame, FrameIndex, LineError, Mode, MotError, Run, SeqInfo, SeqInfoError};
 
-/// A MOT annotation file served frame by frame: indexed once on open, each load reads only that frame's bytes.
+/// A MOT annotation file served frame by frame: indexed once on open, each load reads only that frame's bytes
+/// (for a file not sorted by frame, the 4 KiB blocks holding them, kept in a block cache while playback makes
+/// that pay; see [`MotProviderBuilder::block_cache_bytes`]).
 ///
 /// `Send + Sync`: share it by reference or `Arc`, or hand it to a [`dpc_core::PrefetchCache`].
 /// Frames from the first to the last frame with rows exist (extended to `1..=seqLength` when a `seqinfo.ini`
