@@ -10,7 +10,7 @@
 //! `str::parse::<f64>` (an exact integer divided by an exact power of ten is correctly rounded);
 //! anything else (exponents, many digits) falls back to the standard library.
 
-use memchr::memchr_iter;
+use memchr::memchr;
 use serde::Serialize;
 
 use crate::{Detection, LineError, LineErrorKind};
@@ -135,8 +135,15 @@ pub(crate) fn parse_line_columns(line: &[u8]) -> Result<(Detection, usize), Line
 #[inline]
 fn fast_line(line: &[u8]) -> Option<(Detection, usize)> {
     let s = line.strip_suffix(b"\r").unwrap_or(line);
-    let end = s.len();
-    let mut c = Cursor { s, i: 0 };
+    fast_fields::<false>(s, 0).map(|(d, cols, _)| (d, cols))
+}
+
+/// The fast path from `s[start..]`. Exact (`STREAM` false): the line is all of `s`. Stream: the line ends at
+/// the first `\n`, `\r\n`, or the end of `s`, and the offset just past its line ending is returned too, so a
+/// buffer of lines is parsed without searching for line ends first.
+#[inline]
+fn fast_fields<const STREAM: bool>(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> {
+    let mut c = Cursor { s, i: start };
     let frame = c.uint()?;
     let sep = *s.get(c.i)?;
     if sep != b',' && sep != b' ' && sep != b'\t' {
@@ -153,38 +160,40 @@ fn fast_line(line: &[u8]) -> Option<(Detection, usize)> {
     c.sep(sep)?;
     let height = c.float()?;
     let mut d = Detection::new(frame, id, left, top, width, height);
-    if c.i == end {
-        return Some((d, 6));
+    if let Some(next) = c.eol::<STREAM>() {
+        return Some((d, 6, next));
     }
     c.sep(sep)?;
     d.conf = c.float()?;
-    if c.i == end {
-        return Some((d, 7));
+    if let Some(next) = c.eol::<STREAM>() {
+        return Some((d, 7, next));
     }
     c.sep(sep)?;
     // Column 8 is the class (8 or 9 columns) or world x (10 columns): read it as a number and decide later.
     let start8 = c.i;
     let eighth = c.float()?;
-    if c.i == end {
-        d.class = Cursor { s, i: start8 }.int_all()?;
-        return Some((d, 8));
+    if let Some(next) = c.eol::<STREAM>() {
+        let mut k = Cursor { s, i: start8 };
+        d.class = k.int()?;
+        if k.i != c.i {
+            return None;
+        }
+        return Some((d, 8, next));
     }
     c.sep(sep)?;
     let ninth = c.float()?;
-    if c.i == end {
+    if let Some(next) = c.eol::<STREAM>() {
         d.class = Cursor { s, i: start8 }.int_until(sep)?;
         d.visibility = ninth;
-        return Some((d, 9));
+        return Some((d, 9, next));
     }
     c.sep(sep)?;
     let tenth = c.float()?;
-    if c.i != end {
-        return None;
-    }
+    let next = c.eol::<STREAM>()?;
     d.x = eighth;
     d.y = ninth;
     d.z = tenth;
-    Some((d, 10))
+    Some((d, 10, next))
 }
 
 /// A position in a line, for the fast path.
@@ -245,10 +254,23 @@ impl Cursor<'_> {
         Some(if neg { -v } else { v })
     }
 
-    /// An integer that ends the line.
-    fn int_all(&mut self) -> Option<i64> {
-        let v = self.int()?;
-        (self.i == self.s.len()).then_some(v)
+    /// At the line's end: where the next line starts. Exact mode: the end of `s`. Stream mode: also before
+    /// `\n` or `\r\n`.
+    #[inline(always)]
+    fn eol<const STREAM: bool>(&self) -> Option<usize> {
+        let i = self.i;
+        if i == self.s.len() {
+            return Some(i);
+        }
+        if !STREAM {
+            return None;
+        }
+        match self.s[i] {
+            b'\n' => Some(i + 1),
+            b'\r' if self.s.len() == i + 1 => Some(i + 1),
+            b'\r' if self.s[i + 1] == b'\n' => Some(i + 2),
+            _ => None,
+        }
     }
 
     /// An integer followed by `sep`.
@@ -387,7 +409,7 @@ pub(crate) fn parse_chunk(
 ) -> Result<ChunkCounts, LineError> {
     let mut counts = ChunkCounts::default();
     let mut start = 0usize;
-    let mut handle = |line: &[u8], at: usize, counts: &mut ChunkCounts| -> Result<(), LineError> {
+    let handle = |sink: &mut Sink<'_>, line: &[u8], at: usize, counts: &mut ChunkCounts| -> Result<(), LineError> {
         let line_no = base_line + counts.lines;
         counts.lines += 1;
         match parse_line_columns(line) {
@@ -412,12 +434,19 @@ pub(crate) fn parse_chunk(
             }
         }
     };
-    for nl in memchr_iter(b'\n', buf) {
-        handle(&buf[start..nl], start, &mut counts)?;
-        start = nl + 1;
-    }
-    if start < buf.len() {
-        handle(&buf[start..], start, &mut counts)?;
+    while start < buf.len() {
+        // The fast path finds the line's end itself, saving a search for it per line (measured 5 to 15 % of a
+        // frame load); anything else (blank and bad lines, other spacing) takes the general route.
+        if let Some((d, cols, next)) = fast_fields::<true>(buf, start) {
+            counts.lines += 1;
+            counts.columns[cols] += 1;
+            sink.out.push(d);
+            start = next;
+            continue;
+        }
+        let end = memchr(b'\n', &buf[start..]).map_or(buf.len(), |k| start + k);
+        handle(sink, &buf[start..end], start, &mut counts)?;
+        start = end + 1;
     }
     Ok(counts)
 }

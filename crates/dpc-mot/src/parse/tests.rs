@@ -160,6 +160,21 @@ fn fast_path_agrees_with_the_general_path() {
         }
         let line = fields.join(sep) + if next() % 4 == 0 { "\r" } else { "" };
         let general = general_line(line.as_bytes());
+        // Stream mode, as in a buffer of lines: the same answer, and the next line's start.
+        let stripped = line.strip_suffix('\r').unwrap_or(&line);
+        for ending in ["\n", "\r\n", ""] {
+            let mut buf = format!("{stripped}{ending}").into_bytes();
+            let next = buf.len();
+            if !ending.is_empty() {
+                // A next line, except at the end of the buffer (a last line without a line ending).
+                buf.extend_from_slice(b"9,9,9,9,9,9\n");
+            }
+            let streamed = fast_fields::<true>(&buf, 0);
+            assert_eq!(streamed.map(|(d, c, _)| (d, c)), fast_line(line.as_bytes()), "{line:?} {ending:?}");
+            if let Some((_, _, n)) = streamed {
+                assert_eq!(n, next, "{line:?}");
+            }
+        }
         if let Some(fast) = fast_line(line.as_bytes()) {
             fast_hits += 1;
             let general = general.unwrap_or_else(|e| panic!("{line:?}: fast path accepted, general {e:?}"));
