@@ -170,20 +170,17 @@ fn fast_fields<const STREAM: bool>(s: &[u8], start: usize) -> Option<(Detection,
     }
     c.sep(sep)?;
     // Column 8 is the class (8 or 9 columns) or world x (10 columns): read it as a number and decide later.
-    let start8 = c.i;
     let eighth = c.float()?;
+    // As a class, the number must be integral (`1`, `1.0`); at most 15 digits, so the conversion is exact.
+    let class = (eighth.fract() == 0.0).then_some(eighth as i64);
     if let Some(next) = c.eol::<STREAM>() {
-        let mut k = Cursor { s, i: start8 };
-        d.class = k.int()?;
-        if k.i != c.i {
-            return None;
-        }
+        d.class = class?;
         return Some((d, 8, next));
     }
     c.sep(sep)?;
     let ninth = c.float()?;
     if let Some(next) = c.eol::<STREAM>() {
-        d.class = Cursor { s, i: start8 }.int_until(sep)?;
+        d.class = class?;
         d.visibility = ninth;
         return Some((d, 9, next));
     }
@@ -271,12 +268,6 @@ impl Cursor<'_> {
             b'\r' if self.s[i + 1] == b'\n' => Some(i + 2),
             _ => None,
         }
-    }
-
-    /// An integer followed by `sep`.
-    fn int_until(&mut self, sep: u8) -> Option<i64> {
-        let v = self.int()?;
-        (self.s.get(self.i) == Some(&sep)).then_some(v)
     }
 
     /// `-?digits[.digits]`, at most 15 digits: exact conversion (see [`fast_float`]).
