@@ -46,7 +46,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     both(suite, "index_mb_s", mb / index.wall, mb / index.cpu, "MB/s");
     suite.metric("index_vs_plain_read_cpu", read.cpu / index.cpu, "ratio");
 
-    let parse = best_of(3, || {
+    let parse = best_of(5, || {
         let mut rows = 0u64;
         dpc_mot::scan(File::open(&big)?, Mode::Strict, |_| rows += 1)?;
         Ok(())
@@ -85,7 +85,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
 
     // The generator on the 50 MB size, into a sink (pure generation and formatting) and into a file.
     let mut gen_bytes = 0u64;
-    let generator = best_of(3, || {
+    let generator = best_of(5, || {
         gen_bytes = generate(&big_params, io::sink())?.bytes;
         Ok(())
     })?;
@@ -300,7 +300,7 @@ fn count_lines(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// Microseconds per random frame load (best of 10 batches, wall and on-CPU) and the mean rows per frame.
+/// Microseconds per random frame load (best of 5 samples, wall and on-CPU) and the mean rows per frame.
 /// With `lru_frames` 0 every load reads and parses; otherwise the loads stay within the first `lru_frames / 2`
 /// frames, after a warm-up, so that every one is an LRU hit.
 fn random_load_us(path: &Path, lru_frames: usize) -> Result<(Secs, f64), Box<dyn std::error::Error>> {
@@ -315,7 +315,7 @@ fn random_load_us(path: &Path, lru_frames: usize) -> Result<(Secs, f64), Box<dyn
         }
     }
     let batch: u64 = if lru_frames == 0 { 500 } else { 100_000 };
-    let best = best_of(3, || {
+    let best = best_of(5, || {
         for _ in 0..batch {
             let f = first + rng.next_u64() % span;
             rows += p.load_frame(f)?.len() as u64;
