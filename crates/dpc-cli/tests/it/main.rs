@@ -1,5 +1,6 @@
 //! End-to-end tests of the `dpc` binary, one module per subcommand.
 
 mod demo;
+mod mot;
 mod replay;
 mod trace;
