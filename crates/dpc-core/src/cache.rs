@@ -466,7 +466,7 @@ const STRIPES: usize = 8;
 /// Per-stripe access-log capacity; beyond it requests are counted as `history_dropped`.
 const LOG_CAPACITY: usize = 1024;
 /// How long the scheduler lets a flooded access log fill before draining it again.
-const FLOOD_PAUSE: Duration = Duration::from_micros(200);
+const FLOOD_PAUSE: Duration = Duration::from_millis(1);
 /// The most scores kept from one prediction.
 const MAX_PREDICTED: usize = 4096;
 /// How many failed prefetch keys are remembered (and not prefetched again until a demand load succeeds).
