@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dpc_core::{CacheError, Lookahead, PrefetchCache};
 
-use crate::support::{Gate, TestProvider, must_finish, value_of};
+use crate::support::{Gate, TestProvider, get_in_background, must_finish, value_of, wait_for_late_hits};
 
 #[test]
 fn no_key_is_loaded_twice_at_once_and_every_caller_gets_its_value() {
@@ -54,21 +54,11 @@ fn concurrent_misses_of_one_key_share_one_load() {
     p.gate_keys(&[42]);
     let starts = p.watch_starts();
     let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).build().unwrap());
-    let first = {
-        let cache = Arc::clone(&cache);
-        std::thread::spawn(move || cache.get(&42).map(|v| (*v).clone()))
-    };
+    let first = get_in_background(&cache, 42);
     assert_eq!(starts.recv().unwrap(), 42);
-    let joiners: Vec<_> = (0..4)
-        .map(|_| {
-            let cache = Arc::clone(&cache);
-            std::thread::spawn(move || cache.get(&42).map(|v| (*v).clone()))
-        })
-        .collect();
+    let joiners: Vec<_> = (0..4).map(|_| get_in_background(&cache, 42)).collect();
     // Every joiner is counted as a late hit before it waits; wait until all four have joined.
-    while cache.stats().late_hits < 4 {
-        std::thread::yield_now();
-    }
+    wait_for_late_hits(&cache, 4);
     p.gate.open();
     assert_eq!(first.join().unwrap().unwrap(), value_of(42));
     for j in joiners {
@@ -88,13 +78,8 @@ fn a_request_joins_the_prefetch_in_flight() {
     cache.get(&1).unwrap();
     assert_eq!(starts.recv().unwrap(), 1);
     assert_eq!(starts.recv().unwrap(), 2, "the prefetch of 2 started");
-    let waiter = {
-        let cache = Arc::clone(&cache);
-        std::thread::spawn(move || cache.get(&2).map(|v| (*v).clone()))
-    };
-    while cache.stats().late_hits < 1 {
-        std::thread::yield_now();
-    }
+    let waiter = get_in_background(&cache, 2);
+    wait_for_late_hits(&cache, 1);
     p.gate.open();
     assert_eq!(waiter.join().unwrap().unwrap(), value_of(2));
     assert_eq!(p.loads_of(2), 1);
@@ -142,13 +127,8 @@ fn close_with_loads_in_flight_joins_every_thread() {
         let mut started = [starts.recv().unwrap(), starts.recv().unwrap(), starts.recv().unwrap()];
         started.sort();
         assert_eq!(started, [10, 11, 12]);
-        let waiter = {
-            let cache = Arc::clone(&cache);
-            std::thread::spawn(move || cache.get(&11).map(|v| (*v).clone()))
-        };
-        while cache.stats().late_hits < 1 {
-            std::thread::yield_now();
-        }
+        let waiter = get_in_background(&cache, 11);
+        wait_for_late_hits(&cache, 1);
         let closer = {
             let cache = Arc::clone(&cache);
             std::thread::spawn(move || {

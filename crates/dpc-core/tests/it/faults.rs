@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dpc_core::{CacheError, Event, Lookahead, PrefetchCache};
 
-use crate::support::{Events, Scripted, TestProvider, value_of};
+use crate::support::{Events, Scripted, TestProvider, get_in_background, value_of, wait_for_late_hits};
 
 #[test]
 fn a_provider_error_reaches_the_caller_and_is_not_cached() {
@@ -86,13 +86,8 @@ fn a_waiter_on_a_failed_prefetch_loads_on_demand() {
     cache.get(&1).unwrap();
     assert_eq!(starts.recv().unwrap(), 1);
     assert_eq!(starts.recv().unwrap(), 2);
-    let waiter = {
-        let cache = Arc::clone(&cache);
-        std::thread::spawn(move || cache.get(&2).map(|v| (*v).clone()))
-    };
-    while cache.stats().late_hits < 1 {
-        std::thread::yield_now();
-    }
+    let waiter = get_in_background(&cache, 2);
+    wait_for_late_hits(&cache, 1);
     // The prefetch fails; the waiter does not inherit that failure but loads the key itself,
     // and gets the provider's own answer to its own load.
     p.gate.open();

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use dpc_core::{AccessPredictor, DataProvider, Event, PredictContext};
+use dpc_core::{AccessPredictor, DataProvider, Event, PredictContext, PrefetchCache};
 
 /// The error of the test providers.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,4 +170,20 @@ pub fn must_finish<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
         let _ = tx.send(f());
     });
     rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{what} did not finish: deadlock?"))
+}
+
+/// What a background `get` returns: the value, copied out, or the error.
+pub type Got = Result<String, dpc_core::CacheError>;
+
+/// Starts `get(key)` on another thread.
+pub fn get_in_background(cache: &Arc<PrefetchCache<Arc<TestProvider>>>, key: u64) -> std::thread::JoinHandle<Got> {
+    let cache = Arc::clone(cache);
+    std::thread::spawn(move || cache.get(&key).map(|v| (*v).clone()))
+}
+
+/// Waits until `n` requests have joined loads in flight (each is counted before it starts waiting).
+pub fn wait_for_late_hits(cache: &PrefetchCache<Arc<TestProvider>>, n: u64) {
+    while cache.stats().late_hits < n {
+        std::thread::yield_now();
+    }
 }
