@@ -1,7 +1,7 @@
 //! The prefetching cache: threads, locks and the life of a key.
 //!
 //! # Threads
-//! - Callers run [`PrefetchCache::get`]. A hit reads one shard under a read lock and returns; anything else takes
+//! - Callers run [`PrefetchCache::get`]. A hit reads one shard without locking and returns; anything else takes
 //!   the control lock. A miss loads on the caller's own thread, so a demand load never waits behind a prefetch.
 //! - One scheduler thread drains the access log, feeds the predictor, rescoring resident keys and rebuilding the
 //!   prefetch queue. The predictor runs only here.
@@ -9,7 +9,8 @@
 //! - An optional event thread delivers [`Event`]s to the callback, in the order they were produced.
 //!
 //! # Locks
-//! - `shards`: `RwLock<HashTable<(K, Arc<V>)>>` per shard, only resident values. The hit path takes one read lock.
+//! - `shards`: `ArcSwap<HashTable<(K, Arc<V>)>>` per shard (about 256 entries each), only resident values.
+//!   A hit loads one shard without writing shared memory (read-copy-update); writers copy the shard under `control`.
 //! - `control`: one `Mutex` over everything else (eviction index, in-flight loads, the queue, counters).
 //!   It is taken once per miss, per load completion and per scheduler batch, never on a hit.
 //! - Order: `control` before a shard. Nothing blocks (loads, predictor, callback) while holding either.
@@ -29,10 +30,11 @@ use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
@@ -168,7 +170,9 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             (None, None) => Some(DEFAULT_MAX_ENTRIES),
             (entries, _) => entries,
         };
-        let shard_count = (thread::available_parallelism().map_or(4, |n| n.get()) * 4).next_power_of_two();
+        // Writers copy a whole shard (read-copy-update), so shards are kept small: about 256 entries each.
+        let expected = max_entries.unwrap_or(1 << 16);
+        let shard_count = (expected / 256).clamp(16, 1 << 16).next_power_of_two();
         let (event_tx, event_rx) = match self.on_event {
             Some(_) => {
                 let (tx, rx) = crossbeam_channel::unbounded();
@@ -180,7 +184,7 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             provider: self.provider,
             hasher: DefaultHashBuilder::default(),
             shard_shift: 64 - shard_count.trailing_zeros(),
-            shards: (0..shard_count).map(|_| CachePadded::new(RwLock::new(HashTable::new()))).collect(),
+            shards: (0..shard_count).map(|_| ArcSwap::from_pointee(HashTable::new())).collect(),
             stripes: (0..STRIPES)
                 .map(|_| {
                     CachePadded::new(Stripe {
@@ -427,12 +431,13 @@ impl<P: DataProvider> PrefetchCache<P> {
             }
         }
         {
+            // Under the lock, like every other shard write, so no late admission can publish an older copy.
             let mut c = s.lock();
             c.index = Index::new(c.index.policy);
             c.predicted.clear();
-        }
-        for shard in s.shards.iter() {
-            shard.write().unwrap_or_else(PoisonError::into_inner).clear();
+            for shard in s.shards.iter() {
+                shard.store(Arc::new(HashTable::new()));
+            }
         }
         // The event thread goes last: the others may emit until they are joined.
         if let Some(handle) = events {
@@ -476,7 +481,9 @@ const EWMA_ALPHA: f64 = 0.25;
 
 type Key<P> = <P as DataProvider>::Key;
 type Value<P> = <P as DataProvider>::Value;
-type Shard<K, V> = CachePadded<RwLock<HashTable<(K, Arc<V>)>>>;
+/// A shard of resident values. Readers load it without writing any shared memory; writers (always under the
+/// `control` lock, so never two at once) copy it, change the copy and publish it.
+type Shard<K, V> = ArcSwap<HashTable<(K, Arc<V>)>>;
 
 struct Shared<P: DataProvider> {
     provider: P,
@@ -631,8 +638,7 @@ impl<P: DataProvider> Shared<P> {
     }
 
     fn resident(&self, hash: u64, key: &Key<P>) -> Option<Arc<Value<P>>> {
-        let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
-        shard.find(hash, |(k, _)| k == key).map(|(_, v)| Arc::clone(v))
+        self.shard(hash).load().find(hash, |(k, _)| k == key).map(|(_, v)| Arc::clone(v))
     }
 
     fn stripe(&self) -> &Stripe<Key<P>> {
@@ -847,23 +853,26 @@ impl<P: DataProvider> Shared<P> {
         }
         c.index.insert(key.clone(), weight, score, prefetch, used);
         let hash = self.hasher.hash_one(key);
-        let mut shard = self.shard(hash).write().unwrap_or_else(PoisonError::into_inner);
-        match shard.find_entry(hash, |(k, _)| k == key) {
+        let shard = self.shard(hash);
+        let mut table = HashTable::clone(&shard.load());
+        match table.find_entry(hash, |(k, _)| k == key) {
             Ok(mut entry) => entry.get_mut().1 = Arc::clone(value),
             Err(_) => {
-                shard.insert_unique(hash, (key.clone(), Arc::clone(value)), |(k, _)| self.hasher.hash_one(k));
+                table.insert_unique(hash, (key.clone(), Arc::clone(value)), |(k, _)| self.hasher.hash_one(k));
             }
         }
+        shard.store(Arc::new(table));
         true
     }
 
     fn evict(&self, c: &mut Control<Key<P>, Value<P>>, key: &Key<P>) {
         let Some(meta) = c.index.remove(key) else { return };
         let hash = self.hasher.hash_one(key);
-        if let Ok(entry) =
-            self.shard(hash).write().unwrap_or_else(PoisonError::into_inner).find_entry(hash, |(k, _)| k == key)
-        {
+        let shard = self.shard(hash);
+        let mut table = HashTable::clone(&shard.load());
+        if let Ok(entry) = table.find_entry(hash, |(k, _)| k == key) {
             entry.remove();
+            shard.store(Arc::new(table));
         }
         c.counters.evictions += 1;
         let unused = meta.prefetched() && !meta.used();
