@@ -204,7 +204,6 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             idle: Condvar::new(),
             events: event_tx,
             latency_ns: AtomicU64::new(0),
-            running_loads: AtomicUsize::new(0),
             weigher: self.weigher,
             max_entries,
             max_weight: self.max_weight,
@@ -503,7 +502,6 @@ struct Shared<P: DataProvider> {
     events: Option<Sender<Option<Event<Key<P>>>>>,
     /// Moving average of load latency in nanoseconds (0 = not measured yet).
     latency_ns: AtomicU64,
-    running_loads: AtomicUsize,
     weigher: Option<Box<WeigherFn<P>>>,
     max_entries: Option<usize>,
     max_weight: Option<u64>,
@@ -741,11 +739,9 @@ impl<P: DataProvider> Shared<P> {
         score: Option<f64>,
     ) -> Result<Arc<Value<P>>, CacheError> {
         let mut guard = FlightGuard { shared: self, key, flight, armed: true };
-        self.running_loads.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.provider.load(key)));
         let elapsed = start.elapsed();
-        self.running_loads.fetch_sub(1, Ordering::Relaxed);
         self.observe_latency(elapsed);
         let result = match outcome {
             Ok(Ok(value)) => Ok(Arc::new(value)),
