@@ -159,25 +159,32 @@ pub fn simulate_outcomes<K: Key>(
         }
     }
 
+    // The simulation's state is borrowed afresh twice per request (before and after the predictor runs).
+    macro_rules! state {
+        () => {
+            State {
+                slots: &mut slots,
+                scores: &scores,
+                queue: &mut queue,
+                done: &mut done,
+                flight_keys: &mut flight_keys,
+                idle: &mut idle,
+                in_flight: &mut in_flight,
+                seq: &mut seq,
+                report: &mut report,
+                capacity,
+                latency,
+            }
+        };
+    }
+
     for (i, key) in keys.iter().enumerate() {
         if let Some(prev) = last_issue {
             let dt = (t - prev) as f64;
             interval = Some(interval.map_or(dt, |iv| 0.9 * iv + 0.1 * dt));
         }
         last_issue = Some(t);
-        let mut st = State {
-            slots: &mut slots,
-            scores: &scores,
-            queue: &mut queue,
-            done: &mut done,
-            flight_keys: &mut flight_keys,
-            idle: &mut idle,
-            in_flight: &mut in_flight,
-            seq: &mut seq,
-            report: &mut report,
-            capacity,
-            latency,
-        };
+        let mut st = state!();
         st.complete_until(t);
         let state = st.slots.get(key).copied();
         let demand = match state {
@@ -239,19 +246,7 @@ pub fn simulate_outcomes<K: Key>(
         queue.clear();
         queue.extend(ranked);
 
-        let mut st = State {
-            slots: &mut slots,
-            scores: &scores,
-            queue: &mut queue,
-            done: &mut done,
-            flight_keys: &mut flight_keys,
-            idle: &mut idle,
-            in_flight: &mut in_flight,
-            seq: &mut seq,
-            report: &mut report,
-            capacity,
-            latency,
-        };
+        let mut st = state!();
         st.fill(t);
         let served = match (state, demand) {
             (None, Some(f)) => {
