@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::{Detection, LineError, LineErrorKind};
 
+mod wide;
+
 /// What to do with a bad line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -426,9 +428,11 @@ pub(crate) fn parse_chunk(
         }
     };
     while start < buf.len() {
-        // The fast path finds the line's end itself, saving a search for it per line (measured 5 to 15 % of a
-        // frame load); anything else (blank and bad lines, other spacing) takes the general route.
-        if let Some((d, cols, next)) = fast_fields::<true>(buf, start) {
+        // The fast paths find the line's end themselves, saving a search for it per line (measured 5 to 15 % of
+        // a frame load): first the word-at-a-time one for the usual shape, then the byte-at-a-time one (longer
+        // numbers, the buffer's last lines); anything else (blank and bad lines, other spacing) takes the
+        // general route.
+        if let Some((d, cols, next)) = wide::line(buf, start).or_else(|| fast_fields::<true>(buf, start)) {
             counts.lines += 1;
             counts.columns[cols] += 1;
             sink.out.push(d);

@@ -186,3 +186,54 @@ fn fast_path_agrees_with_the_general_path() {
     }
     assert!(fast_hits > 5_000, "{fast_hits}");
 }
+
+#[test]
+fn word_path_agrees_with_the_general_path() {
+    let mut x: u64 = 0x0DDC_0FFE_E15E_A5E1;
+    let mut next = || {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x >> 16
+    };
+    let mut hits = 0;
+    for _ in 0..100_000 {
+        let cols = 5 + (next() % 7) as usize;
+        let sep = [",", " ", "\t", ",", ","][(next() % 5) as usize];
+        // Half the lines draw only shapes the word path takes, the other half any shape.
+        let shapes = if next() % 2 == 0 { 5 } else { 11 };
+        let mut fields = Vec::new();
+        for c in 0..cols {
+            let r = next();
+            let f = match (c, r % shapes) {
+                (0, 0) => format!("{}.0", r % 1000),
+                (0, 5) => format!("{}", r % 100_000_000),
+                (0, _) => format!("{}", r % 10_000),
+                (1 | 7, 0) => "-1".to_string(),
+                (1, 1..=4) => format!("{}", r % 10u64.pow(1 + (r % 7) as u32)),
+                (7, 1 | 2) => format!("{}.0", r % 100),
+                (_, 0) => format!("-{}.{}", r % 10_000, r % 100),
+                (_, 1) => format!("{}", r % 10_000_000),
+                (_, 2) => format!("{}.{:02}", r % 2000, r % 100),
+                (_, 3) => format!("{}.", r % 50),
+                (_, 4) => format!("{}", r % 10),
+                (_, 5) => format!("0.{}", r % 1_000_000_007),
+                (_, 6) => ["", "-", ".", "1e2", "--1", "1.2.3", "+1", "1-"][(r % 8) as usize].to_string(),
+                _ => format!("{}.{:02}", r % 10_000, r % 100),
+            };
+            fields.push(f);
+        }
+        let ending = ["\n", "\r\n", "\r\r\n", " \n"][(next() % 16).min(3) as usize];
+        let line = fields.join(sep) + ending;
+        // The word path needs a window of buffer after the line.
+        let buf = format!("{line}{}", "1,1,1,1,1,1\n".repeat(12));
+        let Some((d, cols, end)) = wide::line(buf.as_bytes(), 0) else { continue };
+        hits += 1;
+        assert_eq!(end, line.len(), "{line:?}");
+        let content = line.trim_end_matches('\n');
+        let (g, gcols) = general_line(content.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: general {e:?}"));
+        assert_eq!(cols, gcols, "{line:?}");
+        let bits =
+            |d: &Detection| [d.left, d.top, d.width, d.height, d.conf, d.visibility, d.x, d.y, d.z].map(f64::to_bits);
+        assert_eq!((d.frame, d.id, d.class, bits(&d)), (g.frame, g.id, g.class, bits(&g)), "{line:?}");
+    }
+    assert!(hits > 3_000, "{hits}");
+}
