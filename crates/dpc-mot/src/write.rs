@@ -49,15 +49,14 @@ impl Default for WriteFormat {
 /// ```
 pub fn write_detection(d: &Detection, format: &WriteFormat, out: &mut Vec<u8>) {
     let dec = u32::from(format.decimals.min(9));
-    let scale = POW10_F[dec as usize];
-    let fits = |v: f64| (v * scale).abs() < 9.0e18;
-    if [d.left, d.top, d.width, d.height, d.conf, d.visibility, d.x, d.y, d.z].into_iter().all(fits) {
-        // Every field is short: format into a stack buffer and append the line with one copy.
-        let mut line = LineBuf { buf: [0; 384], len: 0 };
-        write_fields(d, format, dec, &mut line);
-        out.extend_from_slice(&line.buf[..line.len]);
-    } else {
+    // Format into a stack buffer and append the line with one copy; a line too long for it (huge values
+    // spelled out in full) is written again straight into `out`.
+    let mut line = LineBuf { buf: [0; LINE_BUF], len: 0, overflow: false };
+    write_fields(d, format, dec, &mut line);
+    if line.overflow {
         write_fields(d, format, dec, out);
+    } else {
+        out.extend_from_slice(&line.buf[..line.len]);
     }
 }
 
@@ -96,6 +95,30 @@ trait Out {
         let start = digits_into(&mut buf, v);
         self.put(&buf[start..]);
     }
+
+    /// `a / 10^D` in fixed point with `D` digits after the point (`a` = 1234, `D` = 2: `12.34`).
+    #[inline]
+    fn put_scaled<const D: u32>(&mut self, a: u64) {
+        let scale = 10u64.pow(D);
+        self.put_digits(a / scale);
+        if D > 0 {
+            let mut buf = [b'0'; 10];
+            buf[0] = b'.';
+            let mut frac = a % scale;
+            let mut i = D as usize + 1;
+            while frac >= 10 {
+                let r = (frac % 100) as usize * 2;
+                frac /= 100;
+                i -= 2;
+                buf[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+            }
+            if frac > 0 {
+                i -= 1;
+                buf[i] = b'0' + frac as u8;
+            }
+            self.put(&buf[..D as usize + 1]);
+        }
+    }
 }
 
 impl Out for Vec<u8> {
@@ -105,11 +128,15 @@ impl Out for Vec<u8> {
     }
 }
 
-/// A line being formatted. 384 bytes hold the longest line whose fields all fit in 64-bit fixed point
-/// (10 fields of at most 30 characters, separators and line ending).
+/// Bytes of the stack line buffer: lines of ordinary numbers fit with room to spare (a 10-column line of
+/// 7-digit numbers with 9 decimals is about 180 bytes), and zeroing it for every line stays cheap.
+const LINE_BUF: usize = 192;
+
+/// A line being formatted; `overflow` says that something did not fit (and was dropped).
 struct LineBuf {
-    buf: [u8; 384],
+    buf: [u8; LINE_BUF],
     len: usize,
+    overflow: bool,
 }
 
 impl Out for LineBuf {
@@ -117,9 +144,12 @@ impl Out for LineBuf {
     #[inline]
     fn put(&mut self, s: &[u8]) {
         for &b in s {
-            if let Some(slot) = self.buf.get_mut(self.len) {
-                *slot = b;
-                self.len += 1;
+            match self.buf.get_mut(self.len) {
+                Some(slot) => {
+                    *slot = b;
+                    self.len += 1;
+                }
+                None => self.overflow = true,
             }
         }
     }
@@ -128,25 +158,81 @@ impl Out for LineBuf {
     #[inline]
     fn put_digits(&mut self, v: u64) {
         let n = digit_count(v);
-        if let Some(dst) = self.buf.get_mut(self.len..self.len + n) {
-            let mut tmp = [0u8; 20];
-            let start = digits_into(&mut tmp, v);
-            dst.copy_from_slice(&tmp[start..]);
-            self.len += n;
+        match self.buf.get_mut(self.len..self.len + n) {
+            Some(dst) => {
+                digits_rtl(dst, v);
+                self.len += n;
+            }
+            None => self.overflow = true,
         }
+    }
+
+    /// In place as well: the fraction's digits right to left (leading zeros included), the point, then the
+    /// integer part. About half the instructions of formatting the parts separately and copying them in.
+    #[inline]
+    fn put_scaled<const D: u32>(&mut self, a: u64) {
+        let scale = 10u64.pow(D);
+        let int = a / scale;
+        let total = digit_count(int) + if D > 0 { D as usize + 1 } else { 0 };
+        let Some(dst) = self.buf.get_mut(self.len..self.len + total) else {
+            self.overflow = true;
+            return;
+        };
+        let mut i = total;
+        if D > 0 {
+            let mut frac = a % scale;
+            for _ in 0..D / 2 {
+                let r = (frac % 100) as usize * 2;
+                frac /= 100;
+                i -= 2;
+                dst[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+            }
+            if D % 2 == 1 {
+                i -= 1;
+                dst[i] = b'0' + frac as u8;
+            }
+            i -= 1;
+            dst[i] = b'.';
+        }
+        digits_rtl(&mut dst[..i], int);
+        self.len += total;
     }
 }
 
-/// Decimal digits of `v`, at least 1.
+/// Decimal digits of `v`, at least 1, without a loop: from the bit length, corrected by one comparison.
 #[inline]
 fn digit_count(v: u64) -> usize {
-    let mut n = 1;
-    let mut p = 10u64;
-    while n < 20 && v >= p {
-        n += 1;
-        p = p.wrapping_mul(10);
+    // 1233 / 4096 is just above log10(2): `t` is the digit count of 2^bits - 1, or one more than `v`'s.
+    let bits = 64 - (v | 1).leading_zeros();
+    let t = (bits * 1233) >> 12;
+    (t + 1) as usize - usize::from((v | 1) < POW10_U[t as usize % 20])
+}
+
+/// Exact powers of ten as integers, 10^0 to 10^19.
+const POW10_U: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
     }
-    n
+    p
+};
+
+/// Fills `dst` with the last `dst.len()` decimal digits of `v`, right to left (all of them when `dst` is
+/// `digit_count(v)` long).
+#[inline]
+fn digits_rtl(dst: &mut [u8], mut v: u64) {
+    let mut i = dst.len();
+    while i >= 2 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        dst[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+    }
+    if i == 1 {
+        dst[0] = b'0' + (v % 10) as u8;
+    }
 }
 
 /// Writes the digits of `v` at the end of `buf` and returns where they start.
@@ -251,7 +337,7 @@ fn put_i64(out: &mut impl Out, v: i64) {
     put_u64(out, v.unsigned_abs());
 }
 
-#[inline]
+#[inline(always)]
 fn put_fixed(out: &mut impl Out, v: f64, decimals: u32) {
     // A constant scale per arm turns the division and remainder below into multiplications.
     match decimals {
@@ -281,25 +367,7 @@ fn put_fixed_d<const D: u32>(out: &mut impl Out, v: f64) {
     if s < 0 {
         out.put(b"-");
     }
-    let a = s.unsigned_abs();
-    put_u64(out, a / scale);
-    if D > 0 {
-        let mut buf = [b'0'; 10];
-        buf[0] = b'.';
-        let mut frac = a % scale;
-        let mut i = D as usize + 1;
-        while frac >= 10 {
-            let r = (frac % 100) as usize * 2;
-            frac /= 100;
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
-        }
-        if frac > 0 {
-            i -= 1;
-            buf[i] = b'0' + frac as u8;
-        }
-        out.put(&buf[..D as usize + 1]);
-    }
+    out.put_scaled::<D>(s.unsigned_abs());
 }
 
 #[cfg(test)]
