@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use memchr::memchr_iter;
+use memchr::{memchr_iter, memrchr};
 use serde::Serialize;
 
 use crate::parse::{bom_len, frame_of};
@@ -158,6 +158,62 @@ pub(crate) fn for_each_line<R: Read>(
         filled -= line_start;
         base += line_start as u64;
         scan = filled;
+    }
+}
+
+/// Reads `reader` in 1 MiB blocks and calls `f(lines, offset)` with each run of whole lines (each ending in
+/// `\n`, but the stream's last line, which may have none) and the stream offset of its first byte.
+/// A UTF-8 byte-order mark at the start of the stream is skipped. Returns the bytes read and whether there
+/// was a byte-order mark.
+pub(crate) fn for_each_block<R: Read>(
+    mut reader: R,
+    mut f: impl FnMut(&[u8], u64) -> Result<(), LineError>,
+) -> Result<(u64, bool), IndexError> {
+    let mut buf = vec![0u8; BLOCK];
+    // `buf[..filled]` holds unprocessed bytes; `base` is the stream offset of `buf[0]`.
+    let mut filled = 0usize;
+    let mut base = 0u64;
+    let mut total = 0u64;
+    let mut first = true;
+    let mut bom = false;
+    loop {
+        if filled == buf.len() {
+            // One line longer than the buffer: grow it.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(IndexError::Io(e)),
+        };
+        let eof = n == 0;
+        let fresh = filled;
+        filled += n;
+        total += n as u64;
+        let mut start = 0usize;
+        if first {
+            if filled < 3 && !eof {
+                continue;
+            }
+            first = false;
+            start = bom_len(&buf[..filled]);
+            bom = start > 0;
+        }
+        // Whole lines end at the last newline; only the bytes just read can hold one (the others had none).
+        let end = if eof {
+            filled
+        } else {
+            memrchr(b'\n', &buf[fresh.max(start)..filled]).map_or(start, |k| fresh.max(start) + k + 1)
+        };
+        if end > start {
+            f(&buf[start..end], base + start as u64).map_err(IndexError::Line)?;
+        }
+        if eof {
+            return Ok((total, bom));
+        }
+        buf.copy_within(end..filled, 0);
+        filled -= end;
+        base += end as u64;
     }
 }
 

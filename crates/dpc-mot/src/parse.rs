@@ -56,7 +56,7 @@ pub struct Parsed {
 pub fn parse(bytes: &[u8], mode: Mode) -> Result<Parsed, LineError> {
     let start = bom_len(bytes);
     let mut parsed = Parsed::default();
-    let mut sink = Sink { mode, out: &mut parsed.detections, diagnostics: &mut parsed.diagnostics };
+    let mut sink = VecSink { mode, out: &mut parsed.detections, diagnostics: &mut parsed.diagnostics };
     let counts = parse_chunk(&bytes[start..], start as u64, 1, &mut sink)?;
     parsed.lines = counts.lines;
     parsed.blank_lines = counts.blank;
@@ -378,11 +378,37 @@ fn general_line(line: &[u8]) -> Result<(Detection, usize), LineErrorKind> {
     Ok((d, col))
 }
 
-/// Where parsed rows and skipped lines go.
-pub(crate) struct Sink<'a> {
+/// Where [`parse_chunk`] puts parsed rows and, in lenient mode, skipped lines.
+pub(crate) trait Sink {
+    /// Strict (the first bad line ends the chunk with its error) or lenient.
+    fn mode(&self) -> Mode;
+    /// A good row.
+    fn row(&mut self, d: Detection);
+    /// A bad line skipped in lenient mode.
+    fn skipped(&mut self, error: LineError);
+}
+
+/// A [`Sink`] that keeps every row and every skipped line.
+pub(crate) struct VecSink<'a> {
     pub mode: Mode,
     pub out: &'a mut Vec<Detection>,
     pub diagnostics: &'a mut Vec<LineError>,
+}
+
+impl Sink for VecSink<'_> {
+    #[inline]
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    #[inline]
+    fn row(&mut self, d: Detection) {
+        self.out.push(d);
+    }
+
+    fn skipped(&mut self, error: LineError) {
+        self.diagnostics.push(error);
+    }
 }
 
 /// Line counts of one parsed chunk.
@@ -398,17 +424,17 @@ pub(crate) fn parse_chunk(
     buf: &[u8],
     base_offset: u64,
     base_line: u64,
-    sink: &mut Sink<'_>,
+    sink: &mut impl Sink,
 ) -> Result<ChunkCounts, LineError> {
     let mut counts = ChunkCounts::default();
     let mut start = 0usize;
-    let handle = |sink: &mut Sink<'_>, line: &[u8], at: usize, counts: &mut ChunkCounts| -> Result<(), LineError> {
+    let handle = |sink: &mut _, line: &[u8], at: usize, counts: &mut ChunkCounts| -> Result<(), LineError> {
         let line_no = base_line + counts.lines;
         counts.lines += 1;
         match parse_line_columns(line) {
             Ok((d, cols)) => {
                 counts.columns[cols] += 1;
-                sink.out.push(d);
+                Sink::row(sink, d);
                 Ok(())
             }
             Err(_) if is_blank(line) => {
@@ -417,10 +443,10 @@ pub(crate) fn parse_chunk(
             }
             Err(kind) => {
                 let err = LineError::new(line_no, base_offset + at as u64, line, kind);
-                match sink.mode {
+                match Sink::mode(sink) {
                     Mode::Strict => Err(err),
                     Mode::Lenient => {
-                        sink.diagnostics.push(err);
+                        Sink::skipped(sink, err);
                         Ok(())
                     }
                 }
@@ -435,7 +461,7 @@ pub(crate) fn parse_chunk(
         if let Some((d, cols, next)) = wide::line(buf, start).or_else(|| fast_fields::<true>(buf, start)) {
             counts.lines += 1;
             counts.columns[cols] += 1;
-            sink.out.push(d);
+            sink.row(d);
             start = next;
             continue;
         }

@@ -14,7 +14,7 @@ use lru::LruCache;
 use serde::Serialize;
 
 use crate::index::{IndexError, MAX_DIAGNOSTICS};
-use crate::parse::{Sink, parse_chunk};
+use crate::parse::{VecSink, parse_chunk};
 use crate::{Detection, Frame, FrameIndex, LineError, Mode, MotError, Run, SeqInfo, SeqInfoError};
 
 /// A MOT annotation file served frame by frame: indexed once on open, each load reads only that frame's bytes
@@ -364,7 +364,7 @@ impl MotProvider {
                 Some(blocks) if self.blocks_pay() => self.read_blocks(runs, blocks, buf)?,
                 _ => self.read_direct(runs, buf)?,
             };
-            let mut sink = Sink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
+            let mut sink = VecSink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
             let parsed = runs.iter().zip(&at).try_for_each(|(r, &at)| {
                 parse_chunk(&buf[at..at + (r.end - r.start) as usize], r.start, r.line, &mut sink).map(|_| ())
             });

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::index::{IndexError, MAX_DIAGNOSTICS, for_each_line};
-use crate::parse::{is_blank, parse_line_columns};
+use crate::index::{IndexError, MAX_DIAGNOSTICS, for_each_block};
+use crate::parse::{Sink, parse_chunk};
 use crate::{Detection, LineError, Mode};
 
 /// What [`scan`] saw.
@@ -45,33 +45,52 @@ pub struct Scan {
 /// assert_eq!(ids.into_iter().collect::<Vec<_>>(), vec![7, 9]);
 /// # Ok::<(), dpc_mot::IndexError>(())
 /// ```
-pub fn scan<R: Read>(reader: R, mode: Mode, mut on_row: impl FnMut(&Detection)) -> Result<Scan, IndexError> {
+pub fn scan<R: Read>(reader: R, mode: Mode, on_row: impl FnMut(&Detection)) -> Result<Scan, IndexError> {
     let started = Instant::now();
     let mut s = Scan::default();
-    let (bytes, bom) = for_each_line(reader, |line, start, _end| {
-        s.lines += 1;
-        match parse_line_columns(line) {
-            Ok((d, cols)) => {
-                s.rows += 1;
-                s.columns[cols] += 1;
-                on_row(&d);
-            }
-            Err(_) if is_blank(line) => s.blank_lines += 1,
-            Err(kind) => {
-                let err = LineError::new(s.lines, start, line, kind);
-                if mode == Mode::Strict {
-                    return Err(err);
-                }
-                s.bad_lines += 1;
-                if s.diagnostics.len() < MAX_DIAGNOSTICS {
-                    s.diagnostics.push(err);
-                }
-            }
+    let mut sink = ScanSink { mode, on_row, bad_lines: 0, diagnostics: Vec::new() };
+    // Whole blocks of lines go through the same parser as a frame load (its fast paths need the bytes after
+    // a line, which a line-by-line split would hide).
+    let (bytes, bom) = for_each_block(reader, |block, offset| {
+        let counts = parse_chunk(block, offset, s.lines + 1, &mut sink)?;
+        s.lines += counts.lines;
+        s.blank_lines += counts.blank;
+        for (total, n) in s.columns.iter_mut().zip(counts.columns) {
+            *total += n;
         }
         Ok(())
     })?;
+    s.rows = s.columns.iter().sum();
+    s.bad_lines = sink.bad_lines;
+    s.diagnostics = sink.diagnostics;
     s.bytes = bytes;
     s.bom = bom;
     s.elapsed = started.elapsed();
     Ok(s)
+}
+
+/// Hands rows to the caller and keeps the first [`MAX_DIAGNOSTICS`] skipped lines.
+struct ScanSink<F> {
+    mode: Mode,
+    on_row: F,
+    bad_lines: u64,
+    diagnostics: Vec<LineError>,
+}
+
+impl<F: FnMut(&Detection)> Sink for ScanSink<F> {
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    #[inline]
+    fn row(&mut self, d: Detection) {
+        (self.on_row)(&d);
+    }
+
+    fn skipped(&mut self, error: LineError) {
+        self.bad_lines += 1;
+        if self.diagnostics.len() < MAX_DIAGNOSTICS {
+            self.diagnostics.push(error);
+        }
+    }
 }

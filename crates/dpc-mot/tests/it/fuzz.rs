@@ -82,21 +82,79 @@ proptest! {
         let lenient = parse(&bytes, Mode::Lenient).unwrap();
         let accounted = lenient.detections.len() as u64 + lenient.diagnostics.len() as u64 + lenient.blank_lines;
         prop_assert_eq!(accounted, lines.len() as u64);
+        // The buffer parser (with its fast paths, which look past a line's end) reads each line as the
+        // one-line parser does, bit for bit.
+        let one_by_one: Vec<_> = lines.iter().filter_map(|l| parse_line(l).ok()).collect();
+        prop_assert_eq!(format!("{:?}", lenient.detections), format!("{one_by_one:?}"));
         match parse(&bytes, Mode::Strict) {
             Ok(p) => prop_assert!(lenient.diagnostics.is_empty() && p.detections == lenient.detections),
             Err(e) => prop_assert_eq!(&e, &lenient.diagnostics[0]),
         }
-        // The streaming parse sees the same rows and bad lines.
-        let mut streamed = Vec::new();
-        let scanned = dpc_mot::scan(&bytes[..], Mode::Lenient, |d| streamed.push(*d)).unwrap();
-        prop_assert_eq!(&streamed, &lenient.detections);
-        prop_assert_eq!(&scanned.diagnostics, &lenient.diagnostics);
-        prop_assert_eq!(scanned.blank_lines, lenient.blank_lines);
+        // The streaming parse sees the same rows and bad lines, however the reads split the stream.
+        for piece in [bytes.len().max(1), 1, 2, 7, 61] {
+            let mut streamed = Vec::new();
+            let reader = Pieces { bytes: &bytes, piece };
+            let scanned = dpc_mot::scan(reader, Mode::Lenient, |d| streamed.push(*d)).unwrap();
+            prop_assert_eq!(&streamed, &lenient.detections);
+            prop_assert_eq!(&scanned.diagnostics, &lenient.diagnostics);
+            prop_assert_eq!(scanned.blank_lines, lenient.blank_lines);
+            prop_assert_eq!(scanned.lines, lenient.lines);
+        }
         // The index never panics and counts every non-blank line as a row or a bad line.
         let index = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
         let s = index.summary();
         prop_assert_eq!(s.rows + s.bad_lines + s.blank_lines, lines.len() as u64);
     }
+}
+
+/// A reader that hands out at most `piece` bytes per read.
+struct Pieces<'a> {
+    bytes: &'a [u8],
+    piece: usize,
+}
+
+impl std::io::Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.piece.min(buf.len()).min(self.bytes.len());
+        buf[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// A stream of several MiB, so that the streaming parse crosses its 1 MiB block boundaries inside lines,
+/// between `\r` and `\n`, and after a byte-order mark; and one line longer than a block.
+#[test]
+fn scan_across_blocks_matches_the_buffer_parser() {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    let (mut k, mut bad) = (0u64, 1u64);
+    while bytes.len() < 3 << 20 {
+        k += 1;
+        let line = match k % 5 {
+            0 => format!("{},{},{}.{:02},-{}.5,30,40,0.9,1,0.75\r\n", k / 7, k % 97, k % 1913, k % 100, k % 50),
+            1 => format!("{} {} 1 2 3 4\n", k / 7, k % 13),
+            2 => "\n".to_string(),
+            3 => format!("{},-1,{}.123456789012,1,1,1,1,-1,-1,-1\n", k / 7, k),
+            _ => {
+                bad += 1;
+                format!("{},{},bad,1,1,1\n", k / 7, k % 11)
+            }
+        };
+        bytes.extend_from_slice(line.as_bytes());
+        if k == 20_000 {
+            // A line longer than the 1 MiB block: one bad line.
+            bytes.extend(std::iter::repeat_n(b'7', (1 << 20) + 5));
+            bytes.extend_from_slice(b",1,1,1,1,1\n");
+        }
+    }
+    let whole = parse(&bytes, Mode::Lenient).unwrap();
+    let mut streamed = Vec::new();
+    let scanned = dpc_mot::scan(&bytes[..], Mode::Lenient, |d| streamed.push(*d)).unwrap();
+    assert!(scanned.bom);
+    assert_eq!(streamed, whole.detections);
+    assert_eq!((scanned.lines, scanned.blank_lines, scanned.columns), (whole.lines, whole.blank_lines, whole.columns));
+    assert_eq!((scanned.bad_lines, whole.diagnostics.len() as u64), (bad, bad));
+    assert_eq!(scanned.diagnostics[..], whole.diagnostics[..1000]);
 }
 
 #[test]
