@@ -37,16 +37,18 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     };
 
     // Baselines: a plain read in 1 MiB blocks, and a byte-by-byte newline count over the same blocks.
-    let read = best_of(5, || Ok(plain_read(&big).map(|_| ())?))?;
-    let lines = best_of(5, || Ok(count_lines(&big).map(|_| ())?))?;
+    let read = best_of(THROUGHPUT_SAMPLES, || Ok(plain_read(&big).map(|_| ())?))?;
+    let lines = best_of(THROUGHPUT_SAMPLES, || Ok(count_lines(&big).map(|_| ())?))?;
     both(suite, "plain_read_mb_s", mb / read.wall, mb / read.cpu, "MB/s");
     both(suite, "newline_count_mb_s", mb / lines.wall, mb / lines.cpu, "MB/s");
 
-    let index = best_of(5, || FrameIndex::build(File::open(&big)?, Mode::Strict).map(|_| ()).map_err(Into::into))?;
+    let index = best_of(THROUGHPUT_SAMPLES, || {
+        FrameIndex::build(File::open(&big)?, Mode::Strict).map(|_| ()).map_err(Into::into)
+    })?;
     both(suite, "index_mb_s", mb / index.wall, mb / index.cpu, "MB/s");
     suite.metric("index_vs_plain_read_cpu", read.cpu / index.cpu, "ratio");
 
-    let parse = best_of(5, || {
+    let parse = best_of(THROUGHPUT_SAMPLES, || {
         let mut rows = 0u64;
         dpc_mot::scan(File::open(&big)?, Mode::Strict, |_| rows += 1)?;
         Ok(())
@@ -86,7 +88,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
 
     // The generator on the 50 MB size, into a sink (pure generation and formatting) and into a file.
     let mut gen_bytes = 0u64;
-    let generator = best_of(5, || {
+    let generator = best_of(GENERATOR_SAMPLES, || {
         gen_bytes = generate(&big_params, io::sink())?.bytes;
         Ok(())
     })?;
@@ -350,6 +352,12 @@ fn random_load_us(path: &Path, lru_frames: usize) -> Result<Load, Box<dyn std::e
 
 /// Samples of a random-load measure: 25 of 50 ms.
 const LOAD_SAMPLES: usize = 25;
+
+/// Samples of a pass over the 50 MB file (read, index, parse: 10 to 100 ms each).
+const THROUGHPUT_SAMPLES: usize = 20;
+
+/// Samples of generating the 50 MB file (about 170 ms each).
+const GENERATOR_SAMPLES: usize = 10;
 
 /// A random-load measure: per frame, the best sample both ways and the median on-CPU, and rows per frame.
 struct Load {
