@@ -55,32 +55,30 @@ pub(super) fn line(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> 
     line.sep(width.end, sep)?;
     let height = line.float(width.end + 1)?;
     let mut d = Detection::new(frame.value, id.value, left.value, top.value, width.value, height.value);
-    if let Some(next) = line.eol(height.end) {
-        return Some((d, 6, start + next));
+    // After each column from the sixth: a separator and another column (the usual case, tested first), or the
+    // line's end.
+    if !line.is_sep(height.end, sep) {
+        return Some((d, 6, start + line.eol(height.end)?));
     }
-    line.sep(height.end, sep)?;
     let conf = line.float(height.end + 1)?;
     d.conf = conf.value;
-    if let Some(next) = line.eol(conf.end) {
-        return Some((d, 7, start + next));
+    if !line.is_sep(conf.end, sep) {
+        return Some((d, 7, start + line.eol(conf.end)?));
     }
-    line.sep(conf.end, sep)?;
     // Column 8 is the class (8 or 9 columns) or world x (10 columns): read it as a number and decide later.
     let eighth = line.float(conf.end + 1)?;
     // As a class, the number must be integral (`1`, `1.0`); below 10^7, so the round trip is exact.
     let class = (eighth.value as i64 as f64 == eighth.value).then_some(eighth.value as i64);
-    if let Some(next) = line.eol(eighth.end) {
+    if !line.is_sep(eighth.end, sep) {
         d.class = class?;
-        return Some((d, 8, start + next));
+        return Some((d, 8, start + line.eol(eighth.end)?));
     }
-    line.sep(eighth.end, sep)?;
     let ninth = line.float(eighth.end + 1)?;
-    if let Some(next) = line.eol(ninth.end) {
+    if !line.is_sep(ninth.end, sep) {
         d.class = class?;
         d.visibility = ninth.value;
-        return Some((d, 9, start + next));
+        return Some((d, 9, start + line.eol(ninth.end)?));
     }
-    line.sep(ninth.end, sep)?;
     let tenth = line.float(ninth.end + 1)?;
     let next = line.eol(tenth.end)?;
     (d.x, d.y, d.z) = (eighth.value, ninth.value, tenth.value);
@@ -109,7 +107,13 @@ impl Line<'_> {
     /// The separator at `i`.
     #[inline(always)]
     fn sep(&self, i: usize, sep: u8) -> Option<()> {
-        (self.at(i) == sep).then_some(())
+        self.is_sep(i, sep).then_some(())
+    }
+
+    /// Whether the byte at `i` is the separator.
+    #[inline(always)]
+    fn is_sep(&self, i: usize, sep: u8) -> bool {
+        self.at(i) == sep
     }
 
     /// If the line ends at `i` (`\n` or `\r\n`), where the next one starts.
