@@ -10,15 +10,15 @@
 //!
 //! It accepts a subset of what the byte-at-a-time path accepts and gives the same result bit for bit (both
 //! divide the same exact integer mantissa by the same exact power of ten); for anything else it returns
-//! `None` and the caller falls back. The subset: a line that ends in `\n` or `\r\n` within 64 bytes, with at
-//! least 128 bytes of buffer from its start; fields separated by one `,`, space or tab (the same one
-//! throughout); a frame of 1 to 7 digits; an id of `-?` and 1 to 7 digits; numbers of `-?` and at most 7
-//! bytes of digits and a point, with a digit first.
+//! `None` and the caller falls back. The subset: a line that ends in `\n` or `\r\n` within 64 bytes; fields
+//! separated by one `,`, space or tab (the same one throughout); a frame of 1 to 7 digits; an id of `-?` and
+//! 1 to 7 digits; numbers of `-?` and at most 7 bytes of digits and a point, with a digit first.
 
 use crate::Detection;
 
-/// Bytes of buffer the fast path needs from a line's start: 64 bytes of line and room for an 8-byte read at
-/// any of them, rounded up to a power of two so that indexing needs no bounds check (see [`Line::at`]).
+/// The bytes a line is parsed in, from its start: 64 bytes of line and room for an 8-byte read at any of them,
+/// rounded up to a power of two so that indexing needs no bounds check (see [`Line::at`]). Near the end of a
+/// buffer the rest of it is copied into a window of zeros.
 const WINDOW: usize = 128;
 
 /// Exact powers of ten, for the at most 6 digits after a point.
@@ -31,7 +31,27 @@ const ZEROS: u64 = 0x3030_3030_3030_3030;
 /// the detection, its column count and where the next line starts.
 #[inline(always)]
 pub(super) fn line(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> {
-    let win: &[u8; WINDOW] = s.get(start..start + WINDOW)?.try_into().ok()?;
+    let parsed = match s.get(start..start + WINDOW) {
+        Some(win) => window(win.try_into().ok()?),
+        None => padded(s.get(start..)?),
+    };
+    parsed.map(|(d, cols, next)| (d, cols, start + next))
+}
+
+/// [`line`] for the last lines of a buffer, less than a window from its end: the rest of the buffer is copied
+/// into a window of zeros (which are not digits, separators or line ends, so a last line without a line
+/// ending is still refused).
+#[inline(never)]
+fn padded(rest: &[u8]) -> Option<(Detection, usize, usize)> {
+    let mut win = [0u8; WINDOW];
+    win.get_mut(..rest.len())?.copy_from_slice(rest);
+    window(&win)
+}
+
+/// Parses the line at the start of `win`: the detection, its column count and the length of the line with its
+/// line ending.
+#[inline(always)]
+fn window(win: &[u8; WINDOW]) -> Option<(Detection, usize, usize)> {
     // Bit `k` set: byte `k` of the line is not a digit. Byte 63 counts as one whatever it is, so that every
     // number ends inside the mask; one that ends there only for that fails the separator check after it.
     let mut nd = 1 << 63;
@@ -58,12 +78,12 @@ pub(super) fn line(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> 
     // After each column from the sixth: a separator and another column (the usual case, tested first), or the
     // line's end.
     if !line.is_sep(height.end, sep) {
-        return Some((d, 6, start + line.eol(height.end)?));
+        return Some((d, 6, line.eol(height.end)?));
     }
     let conf = line.float(height.end + 1)?;
     d.conf = conf.value;
     if !line.is_sep(conf.end, sep) {
-        return Some((d, 7, start + line.eol(conf.end)?));
+        return Some((d, 7, line.eol(conf.end)?));
     }
     // Column 8 is the class (8 or 9 columns) or world x (10 columns): read it as a number and decide later.
     let eighth = line.float(conf.end + 1)?;
@@ -71,18 +91,18 @@ pub(super) fn line(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> 
     let class = (eighth.value as i64 as f64 == eighth.value).then_some(eighth.value as i64);
     if !line.is_sep(eighth.end, sep) {
         d.class = class?;
-        return Some((d, 8, start + line.eol(eighth.end)?));
+        return Some((d, 8, line.eol(eighth.end)?));
     }
     let ninth = line.float(eighth.end + 1)?;
     if !line.is_sep(ninth.end, sep) {
         d.class = class?;
         d.visibility = ninth.value;
-        return Some((d, 9, start + line.eol(ninth.end)?));
+        return Some((d, 9, line.eol(ninth.end)?));
     }
     let tenth = line.float(ninth.end + 1)?;
     let next = line.eol(tenth.end)?;
     (d.x, d.y, d.z) = (eighth.value, ninth.value, tenth.value);
-    Some((d, 10, start + next))
+    Some((d, 10, next))
 }
 
 /// A line's window and its non-digit mask.
@@ -267,7 +287,14 @@ mod tests {
             let want = line.len() <= 64;
             assert_eq!(parse(&line).is_some(), want, "{line:?} ({} bytes)", line.len());
         }
-        // Too near the buffer's end.
-        assert_eq!(super::line(b"1,1,1,1,1,1\n", 0), None);
+        // Near the buffer's end the window is padded: a last line is parsed when it has its line ending.
+        assert_eq!(
+            super::line(b"0\n1,2,3,4,5,6\n", 2).map(|(d, cols, next)| (d.height, cols, next)),
+            Some((6.0, 6, 14))
+        );
+        assert_eq!(super::line(b"1,2,3,4,5,6\r\n", 0).map(|(_, _, next)| next), Some(13));
+        assert_eq!(super::line(b"1,2,3,4,5,6", 0), None);
+        assert_eq!(super::line(b"1,2,3,4,5,6\r", 0), None);
+        assert_eq!(super::line(b"", 0), None);
     }
 }
