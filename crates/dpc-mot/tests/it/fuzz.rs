@@ -52,8 +52,64 @@ fn mangled_line() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Lines built from number-like tokens near the fast paths' limits: 0 to 9 digits, a sign, a point anywhere,
+/// joined by one of the separators (or a wrong one), with an optional stray byte and any line ending.
+fn tokenized_line() -> impl Strategy<Value = Vec<u8>> {
+    let token = (any::<bool>(), 0usize..10, proptest::option::of(0usize..10), 0u64..1_000_000_000).prop_map(
+        |(neg, digits, point, seed)| {
+            let mut t = String::new();
+            if neg {
+                t.push('-');
+            }
+            let body: String = format!("{seed:09}").chars().take(digits).collect();
+            match point {
+                Some(at) if at <= body.len() => t.push_str(&format!("{}.{}", &body[..at], &body[at..])),
+                _ => t.push_str(&body),
+            }
+            t
+        },
+    );
+    let sep = prop_oneof![Just(","), Just(" "), Just("\t"), Just(", "), Just(",,")];
+    let stray =
+        proptest::option::of((0usize..80, prop_oneof![Just(b'e'), Just(b'+'), Just(0u8), Just(0xC3), any::<u8>()]));
+    let ending = prop_oneof![Just("\n"), Just("\r\n"), Just("\r\r\n"), Just(" \n")];
+    (proptest::collection::vec(token, 4..12), sep, stray, ending).prop_map(|(tokens, sep, stray, ending)| {
+        let mut line = tokens.join(sep).into_bytes();
+        if let Some((at, byte)) = stray {
+            let at = at.min(line.len());
+            line.insert(at, byte);
+        }
+        line.retain(|&b| b != b'\n');
+        line.extend_from_slice(ending.as_bytes());
+        line
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Differential: the buffer parser (fast paths included, which read past a line's end and pad the last
+    /// ones) against the one-line parser, bit for bit, on lines of number-like tokens.
+    #[test]
+    fn buffer_and_line_parsers_agree_on_tokenized_lines(lines in proptest::collection::vec(tokenized_line(), 1..8)) {
+        let bytes = lines.concat();
+        let parsed = parse(&bytes, Mode::Lenient).unwrap();
+        let mut want = Vec::new();
+        let mut bad = 0;
+        for l in &lines {
+            let content = l.strip_suffix(b"\n").unwrap_or(l);
+            match parse_line(content) {
+                Ok(d) => want.push(d),
+                Err(_) if dpc_mot::is_blank(content) => {}
+                Err(_) => bad += 1,
+            }
+        }
+        let bits = |ds: &[dpc_mot::Detection]| -> Vec<_> {
+            ds.iter().map(|d| (d.frame, d.id, d.class, [d.left, d.top, d.width, d.height, d.conf, d.visibility, d.x, d.y, d.z].map(f64::to_bits))).collect()
+        };
+        prop_assert_eq!(bits(&parsed.detections), bits(&want));
+        prop_assert_eq!(parsed.diagnostics.len(), bad);
+    }
 
     #[test]
     fn mangled_lines_never_panic_and_the_index_agrees(line in mangled_line()) {
