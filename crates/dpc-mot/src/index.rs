@@ -107,58 +107,21 @@ const BLOCK: usize = 1 << 20;
 /// range in the stream, line ending included), reading 1 MiB blocks and skipping a leading byte-order mark.
 /// Returns the bytes read and whether there was a byte-order mark.
 pub(crate) fn for_each_line<R: Read>(
-    mut reader: R,
+    reader: R,
     mut f: impl FnMut(&[u8], u64, u64) -> Result<(), LineError>,
 ) -> Result<(u64, bool), IndexError> {
-    let mut buf = vec![0u8; BLOCK];
-    // `buf[..filled]` holds unprocessed bytes; `base` is the stream offset of `buf[0]`.
-    let mut filled = 0usize;
-    let mut base = 0u64;
-    let mut total = 0u64;
-    let mut first = true;
-    let mut bom = false;
-    // Bytes of `buf[..scan]` have been searched for newlines already.
-    let mut scan = 0usize;
-    loop {
-        if filled == buf.len() {
-            // One line longer than the buffer: grow it.
-            buf.resize(buf.len() * 2, 0);
+    for_each_block(reader, |block, offset| {
+        let mut start = 0usize;
+        for nl in memchr_iter(b'\n', block) {
+            f(&block[start..nl], offset + start as u64, offset + nl as u64 + 1)?;
+            start = nl + 1;
         }
-        let n = match reader.read(&mut buf[filled..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(IndexError::Io(e)),
-        };
-        let eof = n == 0;
-        filled += n;
-        total += n as u64;
-        let mut line_start = 0usize;
-        if first {
-            if filled < 3 && !eof {
-                continue;
-            }
-            first = false;
-            line_start = bom_len(&buf[..filled]);
-            bom = line_start > 0;
-            scan = line_start;
+        // Only the stream's last block can end without a line ending.
+        if start < block.len() {
+            f(&block[start..], offset + start as u64, offset + block.len() as u64)?;
         }
-        for nl in memchr_iter(b'\n', &buf[scan..filled]) {
-            let nl = scan + nl;
-            f(&buf[line_start..nl], base + line_start as u64, base + nl as u64 + 1).map_err(IndexError::Line)?;
-            line_start = nl + 1;
-        }
-        if eof {
-            if line_start < filled {
-                f(&buf[line_start..filled], base + line_start as u64, base + filled as u64)
-                    .map_err(IndexError::Line)?;
-            }
-            return Ok((total, bom));
-        }
-        buf.copy_within(line_start..filled, 0);
-        filled -= line_start;
-        base += line_start as u64;
-        scan = filled;
-    }
+        Ok(())
+    })
 }
 
 /// Reads `reader` in 1 MiB blocks and calls `f(lines, offset)` with each run of whole lines (each ending in

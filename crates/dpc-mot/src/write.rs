@@ -237,23 +237,10 @@ fn digits_rtl(dst: &mut [u8], mut v: u64) {
 
 /// Writes the digits of `v` at the end of `buf` and returns where they start.
 #[inline]
-fn digits_into(buf: &mut [u8; 20], mut v: u64) -> usize {
-    let mut i = buf.len();
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
-    }
-    i
+fn digits_into(buf: &mut [u8; 20], v: u64) -> usize {
+    let start = buf.len() - digit_count(v);
+    digits_rtl(&mut buf[start..], v);
+    start
 }
 
 fn write_fields(d: &Detection, format: &WriteFormat, dec: u32, out: &mut impl Out) {

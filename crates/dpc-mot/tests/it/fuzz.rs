@@ -155,6 +155,11 @@ proptest! {
             prop_assert_eq!(&scanned.diagnostics, &lenient.diagnostics);
             prop_assert_eq!(scanned.blank_lines, lenient.blank_lines);
             prop_assert_eq!(scanned.lines, lenient.lines);
+            // So does the index.
+            let pieced = FrameIndex::build(Pieces { bytes: &bytes, piece }, Mode::Lenient).unwrap();
+            let whole = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
+            prop_assert_eq!(pieced.all_runs(), whole.all_runs());
+            prop_assert_eq!(pieced.diagnostics(), whole.diagnostics());
         }
         // The index never panics and counts every non-blank line as a row or a bad line.
         let index = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
