@@ -43,19 +43,22 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     both(suite, "plain_read_mb_s", mb / read.wall, mb / read.cpu, "MB/s");
     both(suite, "newline_count_mb_s", mb / lines.wall, mb / lines.cpu, "MB/s");
 
-    let index = best_of(THROUGHPUT_SAMPLES, || {
-        FrameIndex::build(File::open(&big)?, Mode::Strict).map(|_| ()).map_err(Into::into)
-    })?;
-    both(suite, "index_mb_s", mb / index.wall, mb / index.cpu, "MB/s");
-    suite.metric("index_vs_plain_read_cpu", read.cpu / index.cpu, "ratio");
-
-    let parse = best_of(THROUGHPUT_SAMPLES, || {
+    // The measures with a target take their samples in two or three rounds spread over the suite, judged
+    // together, so that one busy spell of the shared machine cannot decide a result alone.
+    let mut index_pass = || FrameIndex::build(File::open(&big)?, Mode::Strict).map(|_| ()).map_err(Into::into);
+    let mut parse_pass = || {
         let mut rows = 0u64;
         dpc_mot::scan(File::open(&big)?, Mode::Strict, |_| rows += 1)?;
         Ok(())
-    })?;
-    both(suite, "full_parse_mb_s", mb / parse.wall, mb / parse.cpu, "MB/s");
-    suite.metric("full_parse_vs_plain_read_cpu", read.cpu / parse.cpu, "ratio");
+    };
+    let mut gen_bytes = 0u64;
+    let mut gen_pass = || {
+        gen_bytes = generate(&big_params, io::sink())?.bytes;
+        Ok(())
+    };
+    let index_first = best_of(THROUGHPUT_SAMPLES / 2, &mut index_pass)?;
+    let parse_first = best_of(THROUGHPUT_SAMPLES / 2, &mut parse_pass)?;
+    let gen_first = best_of(GENERATOR_SAMPLES / 2, &mut gen_pass)?;
 
     // Random frame loads with the provider's LRU off, so every load reads and parses.
     let Load { best: big_load, rows: big_rows, .. } = random_load_us(&big, 0)?;
@@ -87,14 +90,18 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     let hit = random_load_us(&big, 20_000)?.best;
     both(suite, "lru_hit_us", hit.wall, hit.cpu, "us/frame");
 
-    // The generator on the 50 MB size, into a sink (pure generation and formatting) and into a file.
-    let mut gen_bytes = 0u64;
-    let generator = best_of(GENERATOR_SAMPLES, || {
-        gen_bytes = generate(&big_params, io::sink())?.bytes;
-        Ok(())
-    })?;
+    // The second rounds of the index, the full parse and the generator (on the 50 MB size, into a sink: pure
+    // generation and formatting).
+    let index = index_first.min(best_of(THROUGHPUT_SAMPLES / 2, &mut index_pass)?);
+    both(suite, "index_mb_s", mb / index.wall, mb / index.cpu, "MB/s");
+    suite.metric("index_vs_plain_read_cpu", read.cpu / index.cpu, "ratio");
+    let parse = parse_first.min(best_of(THROUGHPUT_SAMPLES / 2, &mut parse_pass)?);
+    both(suite, "full_parse_mb_s", mb / parse.wall, mb / parse.cpu, "MB/s");
+    suite.metric("full_parse_vs_plain_read_cpu", read.cpu / parse.cpu, "ratio");
+    let generator = gen_first.min(best_of(GENERATOR_SAMPLES / 2, &mut gen_pass)?);
     let gen_mb = gen_bytes as f64 / 1e6;
     both(suite, "generator_mb_s", gen_mb / generator.wall, gen_mb / generator.cpu, "MB/s");
+    // Into a file, once.
     let tmp = root().join("target/bench/mot_gen_tmp.txt");
     let to_file = best_of(1, || {
         generate(&big_params, io::BufWriter::with_capacity(0, File::create(&tmp)?))?;
@@ -139,7 +146,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         ("generator".to_string(), vec![gen_mb / generator.wall, gen_mb / generator.cpu]),
     ];
     suite.markdown(&format!(
-        "File: `dpc gen mot -t 500 -f 10000` ({mb:.1} MB, in page cache); best of several samples (random loads: {LOAD_SAMPLES} samples of 50 ms; for the ~200-row frames in three rounds spread over the run); \
+        "File: `dpc gen mot -t 500 -f 10000` ({mb:.1} MB, in page cache); best of several samples of at least 50 ms, those of the measures with a target taken in two or three rounds spread over the run ({LOAD_SAMPLES} for the ~200-row load); \
          on-CPU time (wall time in brackets: the machine is shared).\n\n\
          | measure | result | target | baseline in the same run |\n|---|---|---|---|\n\
          | index | {:.0} MB/s ({:.0}) | >= 1000 MB/s | plain read {:.0} MB/s ({:.0}): index = {:.2} x read |\n\
@@ -285,6 +292,13 @@ const SAMPLE: std::time::Duration = std::time::Duration::from_millis(50);
 struct Secs {
     wall: f64,
     cpu: f64,
+}
+
+impl Secs {
+    /// The better of two measures, each way.
+    fn min(self, other: Secs) -> Secs {
+        Secs { wall: self.wall.min(other.wall), cpu: self.cpu.min(other.cpu) }
+    }
 }
 
 /// This thread's on-CPU time in seconds, or `None` where there is no thread clock.
