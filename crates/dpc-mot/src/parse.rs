@@ -88,6 +88,15 @@ pub fn is_blank(line: &[u8]) -> bool {
 /// The frame number of a line, reading only its first column: `Ok(None)` for a blank line.
 /// The index uses this; it accepts exactly the frame columns that [`parse_line`] accepts.
 pub fn frame_of(line: &[u8]) -> Result<Option<u64>, LineErrorKind> {
+    // Fastest path, for the usual line: 1 to 7 digits and a separator, all in the line's first 8 bytes, read
+    // as one word (a third of the instructions of the byte loop below, which the index runs once a line).
+    if let Some(&word) = line.first_chunk::<8>() {
+        let x = u64::from_le_bytes(word) ^ wide::ZEROS;
+        let n = (wide::non_digits(x).trailing_zeros() / 8) as usize;
+        if n.wrapping_sub(1) < 7 && matches!(word[n % 8], b',' | b' ' | b'\t') {
+            return Ok(Some(wide::digits_value(x, n)));
+        }
+    }
     let mut i = 0;
     while i < line.len() && (line[i] == b' ' || line[i] == b'\t') {
         i += 1;

@@ -25,7 +25,7 @@ const WINDOW: usize = 128;
 const POW10: [f64; 8] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
 
 /// `b'0'` in every byte: XOR turns ASCII digits into their values.
-const ZEROS: u64 = 0x3030_3030_3030_3030;
+pub(super) const ZEROS: u64 = 0x3030_3030_3030_3030;
 
 /// Parses the line starting at `s[start]` if it has the usual shape (see the module documentation):
 /// the detection, its column count and where the next line starts.
@@ -205,7 +205,7 @@ fn load8(win: &[u8; WINDOW], i: usize) -> u64 {
 
 /// `0x80` in every byte of `x` (bytes XORed with `b'0'`) that was not an ASCII digit, `0` in the others.
 #[inline(always)]
-fn non_digits(x: u64) -> u64 {
+pub(super) fn non_digits(x: u64) -> u64 {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // A digit is now 0..=9. Adding 0x76 to a byte of 10 or more sets its high bit; the high bit is masked off
     // first so that no byte carries into the next, and put back by the `|`.
@@ -222,7 +222,7 @@ fn movemask(m: u64) -> u64 {
 /// The number written by the first `n` (1 to 8) bytes of `x`, digit values (ASCII digits XORed with `b'0'`),
 /// the first byte the most significant digit.
 #[inline(always)]
-fn digits_value(x: u64, n: usize) -> u64 {
+pub(super) fn digits_value(x: u64, n: usize) -> u64 {
     debug_assert!((1..=8).contains(&n));
     // The `n` digits moved to the top bytes, so that zero bytes (leading zeros) fill the rest.
     let x = x << ((64 - 8 * n) % 64);
