@@ -38,7 +38,7 @@ pub(super) fn line(s: &[u8], start: usize) -> Option<(Detection, usize, usize)> 
     parsed.map(|(d, cols, next)| (d, cols, start + next))
 }
 
-/// [`line`] for the last lines of a buffer, less than a window from its end: the rest of the buffer is copied
+/// [`line()`] for the last lines of a buffer, less than a window from its end: the rest of the buffer is copied
 /// into a window of zeros (which are not digits, separators or line ends, so a last line without a line
 /// ending is still refused).
 #[inline(never)]
