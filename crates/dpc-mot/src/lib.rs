@@ -26,9 +26,9 @@
 //!
 //! | piece | what it does |
 //! |---|---|
-//! | [`parse`], [`parse_line`] | bytes → [`Detection`]s; comma (with optional spaces) or whitespace, CRLF, BOM, blank lines, 6 to 10 columns, `-1` sentinels, integral floats for integer columns; no I/O |
+//! | [`parse()`], [`parse_line`] | bytes → [`Detection`]s; comma (with optional spaces) or whitespace, CRLF, BOM, blank lines, 6 to 10 columns, `-1` sentinels, integral floats for integer columns; no I/O |
 //! | [`Mode`] | strict: the first bad line is a [`LineError`] with line number, byte offset and text; lenient: bad lines are skipped and reported |
-//! | [`scan`] | a full streaming parse of a stream of any size in constant memory, with column counts and diagnostics |
+//! | [`scan()`] | a full streaming parse of a stream of any size in constant memory, with column counts and diagnostics |
 //! | [`FrameIndex`] | one streaming pass (1 MiB blocks, `memchr`, only the frame column parsed) → byte ranges per frame, for sorted and unsorted files |
 //! | [`MotProvider`] | reads only a frame's bytes (positioned reads, no lock; a block cache for files sorted by track id), keeps parsed frames in an LRU, [`MotStats`]; strict or lenient, optionally validating every line at open |
 //! | [`SeqInfo`] | the `seqinfo.ini` beside the file: frame rate, length (which extends the frame range), image size |
