@@ -102,21 +102,9 @@ trait Out {
         let scale = 10u64.pow(D);
         self.put_digits(a / scale);
         if D > 0 {
-            let mut buf = [b'0'; 10];
-            buf[0] = b'.';
-            let mut frac = a % scale;
-            let mut i = D as usize + 1;
-            while frac >= 10 {
-                let r = (frac % 100) as usize * 2;
-                frac /= 100;
-                i -= 2;
-                buf[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
-            }
-            if frac > 0 {
-                i -= 1;
-                buf[i] = b'0' + frac as u8;
-            }
-            self.put(&buf[..D as usize + 1]);
+            let mut buf = [b'.'; 10];
+            fraction_digits::<D>(&mut buf[1..], a % scale);
+            self.put(&buf[..=D as usize]);
         }
     }
 }
@@ -167,8 +155,8 @@ impl Out for LineBuf {
         }
     }
 
-    /// In place as well: the fraction's digits right to left (leading zeros included), the point, then the
-    /// integer part. About half the instructions of formatting the parts separately and copying them in.
+    /// In place as well: the integer part, the point, and the fraction's digits with their leading zeros,
+    /// each written right to left. About half the instructions of formatting the parts separately and copying them in.
     #[inline]
     fn put_scaled<const D: u32>(&mut self, a: u64) {
         let scale = 10u64.pow(D);
@@ -180,17 +168,8 @@ impl Out for LineBuf {
         };
         let mut i = total;
         if D > 0 {
-            let mut frac = a % scale;
-            for _ in 0..D / 2 {
-                let r = (frac % 100) as usize * 2;
-                frac /= 100;
-                i -= 2;
-                dst[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
-            }
-            if D % 2 == 1 {
-                i -= 1;
-                dst[i] = b'0' + frac as u8;
-            }
+            i -= D as usize;
+            fraction_digits::<D>(&mut dst[i..], a % scale);
             i -= 1;
             dst[i] = b'.';
         }
@@ -232,6 +211,23 @@ fn digits_rtl(dst: &mut [u8], mut v: u64) {
     }
     if i == 1 {
         dst[0] = b'0' + (v % 10) as u8;
+    }
+}
+
+/// Writes `frac` (below 10^`D`) as exactly `D` digits, leading zeros included, into `dst[..D]`; a loop of a
+/// constant count, which the compiler unrolls.
+#[inline]
+fn fraction_digits<const D: u32>(dst: &mut [u8], mut frac: u64) {
+    let dst = &mut dst[..D as usize];
+    let mut i = D as usize;
+    for _ in 0..D / 2 {
+        let r = (frac % 100) as usize * 2;
+        frac /= 100;
+        i -= 2;
+        dst[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+    }
+    if D % 2 == 1 {
+        dst[i - 1] = b'0' + frac as u8;
     }
 }
 
