@@ -1,6 +1,6 @@
 //! The builder: settings, their checks, and starting the threads.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -177,6 +177,8 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             closed: AtomicBool::new(false),
             pending: CachePadded::new(AtomicBool::new(false)),
             scheduler: OnceLock::new(),
+            scheduler_state: AtomicU8::new(0),
+            scheduler_wakeups: AtomicU64::new(0),
             control: Mutex::new(Control::new(self.policy)),
             work: Condvar::new(),
             idle: Condvar::new(),

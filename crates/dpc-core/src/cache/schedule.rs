@@ -20,7 +20,7 @@ use hashbrown::{HashMap, HashSet};
 
 use super::state::{Control, EWMA_ALPHA, Key, LOG_CAPACITY, Shared};
 use crate::error::panic_message;
-use crate::{AccessPredictor, DataProvider, Event, PredictContext};
+use crate::{AccessPredictor, DataProvider, Event, PredictContext, SchedulerState};
 
 /// The longest nap while polling: the most a prediction waits for the scheduler to notice a request.
 pub(crate) const MAX_NAP: Duration = Duration::from_micros(250);
@@ -77,11 +77,17 @@ impl<P: DataProvider> Shared<P> {
                             polling = true;
                             self.pending.store(true, Ordering::SeqCst);
                         }
+                        self.set_state(SchedulerState::Polling);
                         thread::park_timeout(nap);
+                        self.woke();
                     }
                     // Stop polling: the next round clears `pending` and looks once more before parking.
                     None if polling => polling = false,
-                    None => thread::park(),
+                    None => {
+                        self.set_state(SchedulerState::Parked);
+                        thread::park();
+                        self.woke();
+                    }
                 }
                 continue;
             }
@@ -144,6 +150,15 @@ impl<P: DataProvider> Shared<P> {
             drop(c);
             self.idle.notify_all();
         }
+    }
+
+    fn set_state(&self, state: SchedulerState) {
+        self.scheduler_state.store(state as u8, Ordering::Relaxed);
+    }
+
+    fn woke(&self) {
+        self.set_state(SchedulerState::Busy);
+        self.scheduler_wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How long to nap before looking at the log again while requests are frequent, or `None` to park until
