@@ -4,4 +4,5 @@ mod api;
 mod behaviour;
 mod concurrency;
 mod faults;
+mod model;
 mod support;
