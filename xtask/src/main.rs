@@ -1,7 +1,7 @@
 //! `cargo xtask`: the workspace's own automation (see matklad's cargo-xtask).
 //!
 //! - `cargo xtask gen-data [--check]`: write the committed fixtures deterministically, or check they are unchanged.
-//! - `cargo xtask bench [SUITE...]`: run the benchmark suites of shared/BENCHMARKS.md and write `target/bench/`.
+//! - `cargo xtask bench [SUITE...]`: run the benchmark suites of docs/BENCHMARKS.md and write `target/bench/`.
 //! - `cargo xtask snapshots --check REFERENCES`: fail on committed insta snapshots no test referenced.
 //! - `cargo xtask ci`: run `.ci/run`.
 
