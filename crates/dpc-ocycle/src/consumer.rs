@@ -165,6 +165,7 @@ pub(crate) type StartProcess<T, R> =
 /// Built with [`serial`](Consumer::serial), [`threads`](Consumer::threads), [`process`](Consumer::process)
 /// or [`process_per_chunk`](Consumer::process_per_chunk), refined with the setters, and validated when the
 /// [`FanOut`](crate::FanOut) or [`Emitter`](crate::Emitter) is built.
+#[must_use = "a consumer does nothing until it is added to a `FanOut` or an `Emitter`"]
 pub struct Consumer<T, R = ()> {
     pub(crate) size: usize,
     pub(crate) clip: bool,

@@ -35,6 +35,7 @@ pub struct FanOut<T: Sample> {
 }
 
 /// Builds a [`FanOut`]: the stream's clock and buffer, and its consumers.
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct FanOutBuilder<T: Sample> {
     rate: SampleRate,
     tolerance: Duration,
