@@ -1,4 +1,4 @@
-//! `cargo xtask bench [SUITE...]`: the suites of shared/BENCHMARKS.md.
+//! `cargo xtask bench [SUITE...]`: the suites defined in docs/BENCHMARKS.md ("What is measured").
 //!
 //! Each suite writes `target/bench/<suite>.json` (`{"suite", "git_rev", "host", "metrics": {name: {"value", "unit"}}}`)
 //! and `target/bench/<suite>.md`; `target/bench/report.md` is rebuilt from every suite's Markdown after each run.

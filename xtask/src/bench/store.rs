@@ -1,4 +1,4 @@
-//! The `store` suite: shared/BENCHMARKS.md §5 (stores).
+//! The `store` suite: docs/BENCHMARKS.md, "The other suites" (stores).
 //!
 //! Each timing comes with a baseline measured in the same run, so the ratio means something on a noisy machine:
 //! - memory-tier `get` of a 1 KiB value against a bare `Mutex<HashMap<String, Arc<V>>>` lookup;

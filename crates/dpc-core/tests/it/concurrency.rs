@@ -227,17 +227,25 @@ fn close_from_the_event_callback_does_not_deadlock() {
 #[test]
 fn gate_helper_blocks_until_open() {
     // The tests above rely on Gate; make sure it really blocks and releases.
+    // The thread reports reaching the gate, then passing it. Checking right after `spawn` proved nothing (the thread
+    // had not run yet); now the check waits until the thread is at the gate, then gives it 200 ms to pass wrongly.
+    // A gate that blocks never fails this; one that does not is caught unless the thread stalls for 200 ms.
     let gate = Arc::new(Gate::default());
     let g = Arc::clone(&gate);
+    let (at_gate_tx, at_gate) = crossbeam_channel::bounded(1);
     let (tx, rx) = crossbeam_channel::bounded(1);
     let h = std::thread::spawn(move || {
+        at_gate_tx.send(()).unwrap();
         g.wait();
         tx.send(()).unwrap();
     });
-    assert!(rx.try_recv().is_err());
+    at_gate.recv().unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "the thread passed a closed gate");
     gate.open();
     h.join().unwrap();
-    assert!(rx.try_recv().is_ok());
+    assert!(rx.try_recv().is_ok(), "the thread did not pass the open gate");
+    // An open gate stays open.
+    gate.wait();
 }
 
 #[test]
