@@ -49,7 +49,24 @@ pub enum StoreError {
         /// What is wrong, for example `"max_chunks must be at least 1"`.
         reason: &'static str,
     },
-    /// A serialized entry is larger than the file tier's whole size limit, so it was not written.
+    /// The directory is not empty and was not created by a dpc-store cache (it has no dpc-store `CACHEDIR.TAG`),
+    /// so the cache refuses to write into it or remove anything from it: its files may be someone else's.
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+        /// One of the files found in it, to help tell whose directory it is.
+        example: Option<String>,
+    },
+    /// A TTL shorter than one millisecond but not zero: TTLs have millisecond resolution (entries store Unix
+    /// milliseconds, Redis expiry is in milliseconds), and rounding it to zero would silently delete the key.
+    InvalidTtl {
+        /// The key being set.
+        key: String,
+        /// The TTL given.
+        ttl: std::time::Duration,
+    },
+    /// A serialized entry is larger than the file tier's size limit (the whole limit, or the entry limit),
+    /// so it was not written.
     EntryTooLarge {
         /// The key whose entry was refused.
         key: String,
@@ -77,10 +94,14 @@ impl StoreError {
     /// The path involved, when the error is about a file or directory.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            StoreError::ReadOnly { path, .. } | StoreError::DiskFull { path, .. } | StoreError::Io { path, .. } => {
-                Some(path)
-            }
-            StoreError::Serialize { .. } | StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+            StoreError::ReadOnly { path, .. }
+            | StoreError::DiskFull { path, .. }
+            | StoreError::Io { path, .. }
+            | StoreError::NotOwned { path, .. } => Some(path),
+            StoreError::Serialize { .. }
+            | StoreError::EntryTooLarge { .. }
+            | StoreError::InvalidConfig { .. }
+            | StoreError::InvalidTtl { .. } => None,
         }
     }
 }
@@ -95,6 +116,18 @@ impl fmt::Display for StoreError {
             StoreError::Io { op, path, source } => write!(f, "cannot {op} {}: {source}", path.display()),
             StoreError::Serialize { key, source } => write!(f, "cannot serialize the value of key {key:?}: {source}"),
             StoreError::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            StoreError::NotOwned { path, example } => {
+                write!(f, "{} is not a dpc-store cache directory: it is not empty", path.display())?;
+                if let Some(name) = example {
+                    write!(f, " (it holds {name:?})")?;
+                }
+                write!(f, " and has no dpc-store CACHEDIR.TAG; give the cache a new or empty directory")
+            }
+            StoreError::InvalidTtl { key, ttl } => write!(
+                f,
+                "TTL {ttl:?} for key {key:?} is shorter than one millisecond, the TTL resolution \
+                 (use Duration::ZERO to delete, or at least 1 ms)"
+            ),
             StoreError::EntryTooLarge { key, size, limit } => {
                 write!(f, "entry for key {key:?} is {size} bytes, larger than the cache's limit of {limit} bytes")
             }
@@ -109,7 +142,10 @@ impl Error for StoreError {
             | StoreError::DiskFull { source, .. }
             | StoreError::Io { source, .. } => Some(source),
             StoreError::Serialize { source, .. } => Some(source),
-            StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+            StoreError::EntryTooLarge { .. }
+            | StoreError::InvalidConfig { .. }
+            | StoreError::NotOwned { .. }
+            | StoreError::InvalidTtl { .. } => None,
         }
     }
 }

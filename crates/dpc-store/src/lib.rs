@@ -60,7 +60,8 @@ pub use stream::{
     StreamStats, TrainedState,
 };
 pub use tiered::{
-    CleanupReport, DEFAULT_MEMORY_CAPACITY, DEFAULT_TTL, STALE_TEMP_AGE, StoreStats, TieredCache, TieredCacheBuilder,
+    CleanupReport, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_CAPACITY, DEFAULT_TTL, STALE_TEMP_AGE, StoreStats,
+    TieredCache, TieredCacheBuilder,
 };
 
 #[cfg(test)]

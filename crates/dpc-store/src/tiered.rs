@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use crate::clock::{Clock, SystemClock, expiry};
-use crate::file::{self, FileTier, ItemKind};
+use crate::file::{self, FileTier, ItemKind, ReadOutcome};
 
 /// The default time to live of an entry: 24 hours.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -34,6 +34,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_MEMORY_CAPACITY: usize = 1024;
 /// Temporary files older than this are leftovers of a crashed writer, removed by [`TieredCache::cleanup`].
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+/// The default limit on one entry file: 64 MiB. Larger files are not read (a miss that removes them) nor written.
+pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
+/// The resolution of TTLs: entries store Unix milliseconds.
+const TTL_RESOLUTION: Duration = Duration::from_millis(1);
 
 /// A two-level result cache: a thread-safe bounded LRU in memory over one JSON file per entry in a directory.
 ///
@@ -75,6 +79,7 @@ pub struct TieredCache<V> {
     flights: Mutex<HashMap<String, Arc<Flight<V>>>>,
     default_ttl: Duration,
     max_bytes: Option<u64>,
+    max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     counters: Counters,
 }
@@ -85,6 +90,7 @@ pub struct TieredCacheBuilder<V> {
     memory_capacity: usize,
     default_ttl: Duration,
     max_bytes: Option<u64>,
+    max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     fsync: bool,
     _value: PhantomData<fn() -> V>,
@@ -115,7 +121,8 @@ pub struct StoreStats {
     pub memory_expirations: u64,
     /// Expired entry files removed (on read or by `cleanup`).
     pub file_expirations: u64,
-    /// Corrupt, truncated or foreign entry files removed.
+    /// Corrupt, truncated or foreign entry files removed (foreign includes a symbolic link, a FIFO or another
+    /// non-regular file at an entry path, and a file over the entry size limit).
     pub corrupt_removed: u64,
     /// Entries the memory tier's LRU bound pushed out (they stay in the file tier).
     pub memory_evictions: u64,
@@ -164,7 +171,7 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
-    /// The TTL of entries set without one (default [`DEFAULT_TTL`], 24 h).
+    /// The TTL of entries set without one (default [`DEFAULT_TTL`], 24 h); at least one millisecond.
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = ttl;
         self
@@ -182,6 +189,15 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
+    /// The largest entry file read or written (default [`DEFAULT_MAX_ENTRY_BYTES`], 64 MiB).
+    ///
+    /// A larger file at an entry path is a miss and is removed (counted in `corrupt_removed`), so a file that grows
+    /// without end cannot exhaust memory; a larger entry is refused by `set` with [`StoreError::EntryTooLarge`].
+    pub fn max_entry_bytes(mut self, bytes: u64) -> Self {
+        self.max_entry_bytes = bytes;
+        self
+    }
+
     /// The clock for creation and expiry times (default [`SystemClock`]); tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -195,13 +211,21 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
-    /// Creates the directory if needed and scans it.
+    /// Creates the directory if needed, makes sure it is the cache's own, and scans it.
+    ///
+    /// A new or empty directory gets a `CACHEDIR.TAG` naming dpc-store; a directory with that tag is reopened; any
+    /// other non-empty directory is refused, so the cache never removes files it did not write.
     ///
     /// # Errors
-    /// When the directory cannot be created or listed.
+    /// [`StoreError::InvalidConfig`] for an empty path (it would be the current directory) or a default TTL under one
+    /// millisecond, [`StoreError::NotOwned`] for a non-empty directory without the cache's tag, and I/O errors
+    /// when the directory cannot be created, tagged or listed.
     pub fn build(self) -> Result<TieredCache<V>, StoreError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::from_io("create directory", &self.dir, e))?;
+        if self.default_ttl < TTL_RESOLUTION {
+            return Err(StoreError::InvalidConfig { reason: "default_ttl must be at least 1 ms (the TTL resolution)" });
+        }
         let files = FileTier::new(self.dir, self.fsync);
+        files.claim()?;
         let mut index = FileIndex::default();
         index.rebuild(files.scan()?.into_iter().filter_map(|item| match item.kind {
             ItemKind::Entry(hash) => Some((item.modified, hash, item.len)),
@@ -217,6 +241,7 @@ impl<V> TieredCacheBuilder<V> {
             flights: Mutex::new(HashMap::new()),
             default_ttl: self.default_ttl,
             max_bytes: self.max_bytes,
+            max_entry_bytes: self.max_entry_bytes,
             clock: self.clock,
             counters: Counters::default(),
         })
@@ -231,6 +256,7 @@ impl<V> TieredCache<V> {
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
             default_ttl: DEFAULT_TTL,
             max_bytes: None,
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             clock: Arc::new(SystemClock),
             fsync: false,
             _value: PhantomData,
@@ -240,7 +266,8 @@ impl<V> TieredCache<V> {
     /// A cache over `dir` with the defaults.
     ///
     /// # Errors
-    /// When the directory cannot be created or listed.
+    /// As [`TieredCacheBuilder::build`]: an empty path, a non-empty directory the cache did not create, or a
+    /// directory that cannot be created or listed.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         Self::builder(dir).build()
     }
@@ -301,8 +328,10 @@ impl<V> TieredCache<V> {
     /// Files in the directory that are not entries are left alone.
     ///
     /// # Errors
-    /// When the directory cannot be listed or an entry cannot be removed.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed or an entry cannot be removed.
     pub fn clear(&self) -> Result<u64, StoreError> {
+        self.files.check_owned()?;
         let _all: Vec<_> = self.stripes.iter().map(lock).collect();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -375,6 +404,22 @@ impl<V> TieredCache<V> {
         lock(&self.index).remove(hash);
     }
 
+    /// Removes a corrupt or foreign entry file and counts it (the caller holds its stripe).
+    fn discard_corrupt(&self, hash: u128, path: &Path) {
+        self.discard_file(hash, path);
+        self.counters.corrupt_removed.fetch_add(1, Relaxed);
+    }
+
+    /// Reads an entry file safely: no symbolic link followed, no FIFO blocked on, at most the entry limit read.
+    fn read_entry(&self, path: &Path) -> Result<ReadOutcome, StoreError> {
+        self.files.read(path, self.entry_limit()).map_err(|e| StoreError::from_io("read entry", path, e))
+    }
+
+    /// The largest entry file read or written.
+    fn entry_limit(&self) -> u64 {
+        self.max_bytes.map_or(self.max_entry_bytes, |total| total.min(self.max_entry_bytes))
+    }
+
     /// Removes the oldest entry files until the file tier fits its limit.
     fn enforce_limit(&self) -> u64 {
         let Some(limit) = self.max_bytes else { return 0 };
@@ -427,8 +472,12 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// Stores a value in both tiers, expiring `ttl` from now. A zero TTL stores nothing and removes the key:
     /// an expired entry is never written.
     ///
+    /// TTLs have millisecond resolution: a TTL is cut to whole milliseconds (an entry never outlives its TTL), and a
+    /// TTL under one millisecond but not zero is refused with [`StoreError::InvalidTtl`], the key left as it was
+    /// (cut to zero, it would silently delete the key).
+    ///
     /// # Errors
-    /// As [`set`](Self::set).
+    /// As [`set`](Self::set), and [`StoreError::InvalidTtl`].
     pub fn set_with_ttl(&self, key: &str, value: V, ttl: Duration) -> Result<(), StoreError> {
         self.set_shared(key, Arc::new(value), ttl)
     }
@@ -438,6 +487,9 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// # Errors
     /// As [`set`](Self::set).
     pub fn set_shared(&self, key: &str, value: Arc<V>, ttl: Duration) -> Result<(), StoreError> {
+        if !ttl.is_zero() && ttl < TTL_RESOLUTION {
+            return Err(StoreError::InvalidTtl { key: key.to_string(), ttl });
+        }
         let now = self.clock.now_ms();
         let expires_ms = expiry(now, ttl);
         if expires_ms <= now {
@@ -459,6 +511,7 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     }
 
     /// [`get_or_compute`](Self::get_or_compute) with a TTL for a computed value.
+    /// A TTL under one millisecond stores nothing (counted in `write_errors`; see [`set_with_ttl`](Self::set_with_ttl)).
     pub fn get_or_compute_with_ttl(&self, key: &str, ttl: Duration, f: impl FnOnce() -> V) -> Arc<V> {
         match self.try_get_or_compute_with_ttl(key, ttl, || Ok::<V, Infallible>(f())) {
             Ok(value) => value,
@@ -515,7 +568,9 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
             let value = Arc::new(f()?);
             let now = self.clock.now_ms();
             let expires_ms = expiry(now, ttl);
-            if expires_ms > now {
+            if !ttl.is_zero() && ttl < TTL_RESOLUTION {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+            } else if expires_ms > now {
                 match file::encode(key, now, expires_ms, &*value) {
                     Ok(doc) => {
                         let _ = self.store(key, Arc::clone(&value), expires_ms, doc);
@@ -533,8 +588,10 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// Reads the header of every entry file (keys are not in the file names).
     ///
     /// # Errors
-    /// When the directory cannot be listed, or an entry cannot be read or removed.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed, or an entry cannot be read or removed.
     pub fn invalidate_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        self.files.check_owned()?;
         let mut removed: HashSet<String> = HashSet::new();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -550,10 +607,13 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         for item in self.files.scan()? {
             let ItemKind::Entry(hash) = item.kind else { continue };
             let _stripe = self.stripe(hash);
-            let Some(bytes) =
-                self.files.read(&item.path).map_err(|e| StoreError::from_io("read entry", &item.path, e))?
-            else {
-                continue;
+            let bytes = match self.read_entry(&item.path)? {
+                ReadOutcome::Missing => continue,
+                ReadOutcome::Foreign => {
+                    self.discard_corrupt(hash, &item.path);
+                    continue;
+                }
+                ReadOutcome::Bytes(bytes) => bytes,
             };
             match file::decode_header(&bytes) {
                 Some(header) if file::key_hash(&header.key) == hash => {
@@ -580,8 +640,10 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// re-reads the directory's sizes (so other processes' writes count), and enforces the size limit.
     ///
     /// # Errors
-    /// When the directory cannot be listed or an entry cannot be read.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed or an entry cannot be read.
     pub fn cleanup(&self) -> Result<CleanupReport, StoreError> {
+        self.files.check_owned()?;
         let now = self.clock.now_ms();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -613,10 +675,14 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 }
                 ItemKind::Entry(hash) => {
                     let _stripe = self.stripe(hash);
-                    let Some(bytes) =
-                        self.files.read(&item.path).map_err(|e| StoreError::from_io("read entry", &item.path, e))?
-                    else {
-                        continue;
+                    let bytes = match self.read_entry(&item.path)? {
+                        ReadOutcome::Missing => continue,
+                        ReadOutcome::Foreign => {
+                            self.discard_corrupt(hash, &item.path);
+                            report.corrupt += 1;
+                            continue;
+                        }
+                        ReadOutcome::Bytes(bytes) => bytes,
                     };
                     match file::decode_header(&bytes) {
                         Some(header) if file::key_hash(&header.key) == hash => {
@@ -657,9 +723,16 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         if let Some(value) = self.memory_get(key, now) {
             return Ok(Some(Hit::Memory(value)));
         }
-        let Some(bytes) = self.files.read(&path).map_err(|e| StoreError::from_io("read entry", &path, e))? else {
-            lock(&self.index).remove(hash);
-            return Ok(None);
+        let bytes = match self.read_entry(&path)? {
+            ReadOutcome::Missing => {
+                lock(&self.index).remove(hash);
+                return Ok(None);
+            }
+            ReadOutcome::Foreign => {
+                self.discard_corrupt(hash, &path);
+                return Ok(None);
+            }
+            ReadOutcome::Bytes(bytes) => bytes,
         };
         match file::decode::<V>(&bytes, Some(key)) {
             Some(entry) if entry.expires_ms > now => {
@@ -690,9 +763,11 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         {
             let _stripe = self.stripe(hash);
             self.memory_put(key, value, expires_ms, len);
-            let written = match self.max_bytes {
-                Some(limit) if len > limit => Err(StoreError::EntryTooLarge { key: key.to_string(), size: len, limit }),
-                _ => self.files.write_atomic(&path, &doc),
+            let limit = self.entry_limit();
+            let written = if len > limit {
+                Err(StoreError::EntryTooLarge { key: key.to_string(), size: len, limit })
+            } else {
+                self.files.write_atomic(&path, &doc)
             };
             if let Err(e) = written {
                 // The older entry must not resurface once the memory copy is gone.
@@ -713,6 +788,7 @@ impl<V> fmt::Debug for TieredCache<V> {
             .field("dir", &self.files.dir())
             .field("default_ttl", &self.default_ttl)
             .field("max_bytes", &self.max_bytes)
+            .field("max_entry_bytes", &self.max_entry_bytes)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -725,6 +801,7 @@ impl<V> fmt::Debug for TieredCacheBuilder<V> {
             .field("memory_capacity", &self.memory_capacity)
             .field("default_ttl", &self.default_ttl)
             .field("max_bytes", &self.max_bytes)
+            .field("max_entry_bytes", &self.max_entry_bytes)
             .field("clock", &self.clock)
             .field("fsync", &self.fsync)
             .finish()

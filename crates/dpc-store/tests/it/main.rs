@@ -4,6 +4,7 @@ mod compute;
 mod corrupt;
 mod hostile;
 mod multiprocess;
+mod ownership;
 mod stream;
 mod support;
 mod tiered;
