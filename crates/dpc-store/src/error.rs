@@ -65,6 +65,19 @@ pub enum StoreError {
         /// The TTL given.
         ttl: std::time::Duration,
     },
+    /// The Redis tier (feature `redis`) could not be used. Lookups never return it (a Redis failure is a miss);
+    /// writes and invalidations return it after the local tiers were updated, because another process may still
+    /// read what Redis holds.
+    Redis {
+        /// What the cache was doing, for example `"set"`, `"delete"`, `"invalidate prefix"`, `"parse URL"`.
+        op: &'static str,
+        /// The key involved, if one.
+        key: Option<String>,
+        /// What kind of failure.
+        kind: RedisFailure,
+        /// The Redis client's message.
+        detail: String,
+    },
     /// A serialized entry is larger than the file tier's size limit (the whole limit, or the entry limit),
     /// so it was not written.
     EntryTooLarge {
@@ -75,6 +88,34 @@ pub enum StoreError {
         /// The configured limit in bytes.
         limit: u64,
     },
+}
+
+/// What kind of Redis failure a [`StoreError::Redis`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisFailure {
+    /// The connect or response timeout passed.
+    Timeout,
+    /// Redis could not be reached: refused, reset, closed.
+    Connection,
+    /// Redis answered with an error.
+    Server,
+    /// Not tried: the tier is backing off after a recent failure.
+    BackingOff,
+    /// The URL does not parse.
+    InvalidUrl,
+}
+
+impl fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedisFailure::Timeout => "timed out",
+            RedisFailure::Connection => "cannot connect",
+            RedisFailure::Server => "error answer",
+            RedisFailure::BackingOff => "backing off after a failure",
+            RedisFailure::InvalidUrl => "invalid URL",
+        })
+    }
 }
 
 impl StoreError {
@@ -101,7 +142,8 @@ impl StoreError {
             StoreError::Serialize { .. }
             | StoreError::EntryTooLarge { .. }
             | StoreError::InvalidConfig { .. }
-            | StoreError::InvalidTtl { .. } => None,
+            | StoreError::InvalidTtl { .. }
+            | StoreError::Redis { .. } => None,
         }
     }
 }
@@ -122,6 +164,13 @@ impl fmt::Display for StoreError {
                     write!(f, " (it holds {name:?})")?;
                 }
                 write!(f, " and has no dpc-store CACHEDIR.TAG; give the cache a new or empty directory")
+            }
+            StoreError::Redis { op, key, kind, detail } => {
+                write!(f, "Redis tier: cannot {op}")?;
+                if let Some(key) = key {
+                    write!(f, " key {key:?}")?;
+                }
+                write!(f, ": {kind}: {detail}")
             }
             StoreError::InvalidTtl { key, ttl } => write!(
                 f,
@@ -145,7 +194,8 @@ impl Error for StoreError {
             StoreError::EntryTooLarge { .. }
             | StoreError::InvalidConfig { .. }
             | StoreError::NotOwned { .. }
-            | StoreError::InvalidTtl { .. } => None,
+            | StoreError::InvalidTtl { .. }
+            | StoreError::Redis { .. } => None,
         }
     }
 }

@@ -49,12 +49,19 @@ mod clock;
 mod error;
 mod file;
 mod hash;
+#[cfg(feature = "redis")]
+mod redis_tier;
 mod stream;
 mod tiered;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::StoreError;
+pub use error::{RedisFailure, StoreError};
 pub use hash::{ContentHash, ContentHasher, ParseHashError};
+#[cfg(feature = "redis")]
+pub use redis_tier::{
+    DEFAULT_REDIS_BACKOFF, DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_MAX_BACKOFF, DEFAULT_REDIS_NAMESPACE,
+    DEFAULT_REDIS_RESPONSE_TIMEOUT, RedisConfig,
+};
 pub use stream::{
     ChunkKey, DEFAULT_MAX_CHUNKS, DEFAULT_MAX_STATES_PER_FILTER, StateKey, StreamCache, StreamCacheBuilder,
     StreamStats, TrainedState,

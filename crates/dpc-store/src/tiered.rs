@@ -16,7 +16,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -27,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::StoreError;
 use crate::clock::{Clock, SystemClock, expiry};
 use crate::file::{self, FileTier, ItemKind, ReadOutcome};
+#[cfg(feature = "redis")]
+use crate::redis_tier::{RedisConfig, RedisTier};
 
 /// The default time to live of an entry: 24 hours.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -82,6 +87,12 @@ pub struct TieredCache<V> {
     max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     counters: Counters,
+    /// Bumped when a bulk invalidation (`clear`, `invalidate_prefix`) starts and ends.
+    invalidations: AtomicU64,
+    /// Bulk invalidations running now: a value read from Redis meanwhile is returned but not kept locally.
+    invalidating: AtomicU64,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisTier>,
 }
 
 /// Builds a [`TieredCache`]; see [`TieredCache::builder`].
@@ -93,6 +104,8 @@ pub struct TieredCacheBuilder<V> {
     max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     fsync: bool,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisConfig>,
     _value: PhantomData<fn() -> V>,
 }
 
@@ -130,12 +143,20 @@ pub struct StoreStats {
     pub size_evictions: u64,
     /// Writes to the file tier that failed (the value stayed in memory).
     pub write_errors: u64,
+    /// Lookups answered by the Redis tier (and promoted to the local tiers). Zero without the `redis` feature.
+    pub redis_hits: u64,
+    /// Redis calls that failed other than by a timeout (refused, reset, an error answer).
+    pub redis_errors: u64,
+    /// Redis calls that hit the connect or response timeout.
+    pub redis_timeouts: u64,
+    /// Redis calls not made because the tier was backing off after a failure.
+    pub redis_skipped: u64,
 }
 
 impl StoreStats {
-    /// Hits in either tier.
+    /// Hits in any tier.
     pub fn hits(&self) -> u64 {
-        self.memory_hits + self.file_hits
+        self.memory_hits + self.file_hits + self.redis_hits
     }
 
     /// Hits over lookups, 0 when there were none.
@@ -204,6 +225,14 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
+    /// Adds a shared Redis tier below the file tier (feature `redis`): lookups that miss locally ask Redis, and
+    /// every write and invalidation goes to Redis too. See [`RedisConfig`] and `docs/remote.md`.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, config: RedisConfig) -> Self {
+        self.redis = Some(config);
+        self
+    }
+
     /// Whether each entry is fsynced before it is renamed into place (default off: a crash may lose recent entries,
     /// which are then misses, but never leaves a torn one).
     pub fn fsync(mut self, on: bool) -> Self {
@@ -224,6 +253,8 @@ impl<V> TieredCacheBuilder<V> {
         if self.default_ttl < TTL_RESOLUTION {
             return Err(StoreError::InvalidConfig { reason: "default_ttl must be at least 1 ms (the TTL resolution)" });
         }
+        #[cfg(feature = "redis")]
+        let redis = self.redis.map(|config| RedisTier::new(config, Arc::clone(&self.clock))).transpose()?;
         let files = FileTier::new(self.dir, self.fsync);
         files.claim()?;
         let mut index = FileIndex::default();
@@ -244,6 +275,10 @@ impl<V> TieredCacheBuilder<V> {
             max_entry_bytes: self.max_entry_bytes,
             clock: self.clock,
             counters: Counters::default(),
+            invalidations: AtomicU64::new(0),
+            invalidating: AtomicU64::new(0),
+            #[cfg(feature = "redis")]
+            redis,
         })
     }
 }
@@ -259,6 +294,8 @@ impl<V> TieredCache<V> {
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             clock: Arc::new(SystemClock),
             fsync: false,
+            #[cfg(feature = "redis")]
+            redis: None,
             _value: PhantomData,
         }
     }
@@ -293,6 +330,13 @@ impl<V> TieredCache<V> {
             (index.by_hash.len() as u64, index.total)
         };
         let c = &self.counters;
+        #[cfg(feature = "redis")]
+        let (redis_errors, redis_timeouts, redis_skipped) = self
+            .redis
+            .as_ref()
+            .map_or((0, 0, 0), |r| (r.errors.load(Relaxed), r.timeouts.load(Relaxed), r.skipped.load(Relaxed)));
+        #[cfg(not(feature = "redis"))]
+        let (redis_errors, redis_timeouts, redis_skipped) = (0, 0, 0);
         StoreStats {
             memory_entries,
             memory_bytes,
@@ -307,24 +351,37 @@ impl<V> TieredCache<V> {
             memory_evictions: c.memory_evictions.load(Relaxed),
             size_evictions: c.size_evictions.load(Relaxed),
             write_errors: c.write_errors.load(Relaxed),
+            redis_hits: c.redis_hits.load(Relaxed),
+            redis_errors,
+            redis_timeouts,
+            redis_skipped,
         }
     }
 
-    /// Removes a key from both tiers; `true` if either held it.
+    /// Removes a key from every tier; `true` if any held it.
     ///
     /// # Errors
-    /// When the entry file exists but cannot be removed.
+    /// When the entry file exists but cannot be removed, or the Redis tier cannot be reached
+    /// ([`StoreError::Redis`]; the local tiers are cleared first).
     pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
         let _stripe = self.stripe(hash);
         let in_memory = self.memory_remove(key);
-        let in_file = self.files.remove(&path).map_err(|e| StoreError::from_io("remove entry", &path, e))?;
+        let in_file = self.files.remove(&path).map_err(|e| StoreError::from_io("remove entry", &path, e));
         lock(&self.index).remove(hash);
-        Ok(in_memory || in_file)
+        #[cfg(feature = "redis")]
+        let in_redis = match &self.redis {
+            Some(redis) => redis.delete(key).map_err(|f| f.into_error("delete", Some(key)))?,
+            None => false,
+        };
+        #[cfg(not(feature = "redis"))]
+        let in_redis = false;
+        Ok(in_file? || in_memory || in_redis)
     }
 
-    /// Removes every entry from both tiers and returns how many entry files were removed.
+    /// Removes every entry from every tier (in Redis, every key of the namespace) and returns how many entries were
+    /// removed (entry files, or Redis keys if there were more of those).
     /// Files in the directory that are not entries are left alone.
     ///
     /// # Errors
@@ -332,6 +389,7 @@ impl<V> TieredCache<V> {
     /// be listed or an entry cannot be removed.
     pub fn clear(&self) -> Result<u64, StoreError> {
         self.files.check_owned()?;
+        let _bulk = BulkInvalidation::start(self);
         let _all: Vec<_> = self.stripes.iter().map(lock).collect();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -348,6 +406,11 @@ impl<V> TieredCache<V> {
                 }
                 lock(&self.index).remove(hash);
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let gone = redis.delete_prefix("").map_err(|f| f.into_error("clear", None))?;
+            removed = removed.max(gone.len() as u64);
         }
         result.map(|()| removed)
     }
@@ -454,6 +517,7 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         let counter = match &found {
             Ok(Some(Hit::Memory(_))) => &self.counters.memory_hits,
             Ok(Some(Hit::File(_))) => &self.counters.file_hits,
+            Ok(Some(Hit::Redis(_))) => &self.counters.redis_hits,
             Ok(None) | Err(_) => &self.counters.misses,
         };
         counter.fetch_add(1, Relaxed);
@@ -561,8 +625,9 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 }
             }
             let guard = LeaderGuard { flights: &self.flights, key, flight, value: None };
-            // A previous leader may have finished between our miss and our registration.
-            if let Ok(Some(hit)) = self.lookup(key) {
+            // A previous leader may have finished between our miss and our registration; it stored its value in the
+            // local tiers, so asking Redis again would only cost a second round trip.
+            if let Ok(Some(hit)) = self.lookup_in(key, false) {
                 return Ok(guard.finish(hit.into_value()));
             }
             let value = Arc::new(f()?);
@@ -584,14 +649,16 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         }
     }
 
-    /// Removes every entry whose key starts with `prefix`, in both tiers, and returns how many keys were removed.
-    /// Reads the header of every entry file (keys are not in the file names).
+    /// Removes every entry whose key starts with `prefix`, in every tier, and returns how many keys were removed.
+    /// Reads the header of every entry file (keys are not in the file names); in Redis, `SCAN MATCH` over the
+    /// namespace (never `KEYS`), then `DEL`.
     ///
     /// # Errors
     /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
     /// be listed, or an entry cannot be read or removed.
     pub fn invalidate_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
         self.files.check_owned()?;
+        let _bulk = BulkInvalidation::start(self);
         let mut removed: HashSet<String> = HashSet::new();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -632,6 +699,11 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                     self.counters.corrupt_removed.fetch_add(1, Relaxed);
                 }
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let gone = redis.delete_prefix(prefix).map_err(|f| f.into_error("invalidate prefix", None))?;
+            removed.extend(gone);
         }
         Ok(removed.len() as u64)
     }
@@ -712,24 +784,48 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     }
 
     fn lookup(&self, key: &str) -> Result<Option<Hit<V>>, StoreError> {
+        self.lookup_in(key, true)
+    }
+
+    /// Looks in memory, then the file tier, then (if `remote`) Redis.
+    fn lookup_in(&self, key: &str, remote: bool) -> Result<Option<Hit<V>>, StoreError> {
         let now = self.clock.now_ms();
         if let Some(value) = self.memory_get(key, now) {
             return Ok(Some(Hit::Memory(value)));
         }
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
-        let _stripe = self.stripe(hash);
-        // Another thread may have promoted the key while we waited for the stripe.
-        if let Some(value) = self.memory_get(key, now) {
-            return Ok(Some(Hit::Memory(value)));
+        let (value, promoted) = {
+            let _stripe = self.stripe(hash);
+            // Another thread may have promoted the key while we waited for the stripe.
+            if let Some(value) = self.memory_get(key, now) {
+                return Ok(Some(Hit::Memory(value)));
+            }
+            let local = self.file_lookup(key, hash, &path, now);
+            if let Ok(Some(value)) = local {
+                return Ok(Some(Hit::File(value)));
+            }
+            // A file tier that cannot be read is still a miss worth asking Redis about.
+            match remote.then(|| self.remote_lookup(key, hash, &path, now)).flatten() {
+                Some(found) => found,
+                None => return local.map(|_| None),
+            }
+        };
+        if promoted {
+            self.enforce_limit();
         }
-        let bytes = match self.read_entry(&path)? {
+        Ok(Some(Hit::Redis(value)))
+    }
+
+    /// The file tier's part of a lookup (the caller holds the key's stripe).
+    fn file_lookup(&self, key: &str, hash: u128, path: &Path, now: u64) -> Result<Option<Arc<V>>, StoreError> {
+        let bytes = match self.read_entry(path)? {
             ReadOutcome::Missing => {
                 lock(&self.index).remove(hash);
                 return Ok(None);
             }
             ReadOutcome::Foreign => {
-                self.discard_corrupt(hash, &path);
+                self.discard_corrupt(hash, path);
                 return Ok(None);
             }
             ReadOutcome::Bytes(bytes) => bytes,
@@ -740,27 +836,64 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 lock(&self.index).note(hash, len);
                 let value = Arc::new(entry.value);
                 self.memory_put(key, Arc::clone(&value), entry.expires_ms, len);
-                Ok(Some(Hit::File(value)))
+                Ok(Some(value))
             }
             Some(_) => {
-                self.discard_file(hash, &path);
+                self.discard_file(hash, path);
                 self.counters.file_expirations.fetch_add(1, Relaxed);
                 Ok(None)
             }
             None => {
-                self.discard_file(hash, &path);
+                self.discard_file(hash, path);
                 self.counters.corrupt_removed.fetch_add(1, Relaxed);
                 Ok(None)
             }
         }
     }
 
-    /// Writes an encoded entry through both tiers.
+    /// The Redis tier's part of a lookup (the caller holds the key's stripe): the value, and whether it was written
+    /// to the file tier (the caller then enforces the size limit, which takes other stripes).
+    ///
+    /// A failure, an expired document or one that does not decode as `V` for this key is a miss. A hit is promoted to
+    /// memory and to the file tier with the document's own expiry, unless a bulk invalidation ran meanwhile.
+    #[cfg(feature = "redis")]
+    fn remote_lookup(&self, key: &str, hash: u128, path: &Path, now: u64) -> Option<(Arc<V>, bool)> {
+        let redis = self.redis.as_ref()?;
+        let epoch = self.invalidations.load(SeqCst);
+        let bytes = redis.get(key).ok()??;
+        let entry = file::decode::<V>(&bytes, Some(key)).filter(|entry| entry.expires_ms > now)?;
+        let value = Arc::new(entry.value);
+        if self.invalidating.load(SeqCst) != 0 || self.invalidations.load(SeqCst) != epoch {
+            return Some((value, false));
+        }
+        let len = bytes.len() as u64;
+        self.memory_put(key, Arc::clone(&value), entry.expires_ms, len);
+        if len > self.entry_limit() {
+            return Some((value, false));
+        }
+        match self.files.write_atomic(path, &bytes) {
+            Ok(()) => {
+                lock(&self.index).upsert(hash, len);
+                Some((value, true))
+            }
+            Err(_) => {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+                Some((value, false))
+            }
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn remote_lookup(&self, _key: &str, _hash: u128, _path: &Path, _now: u64) -> Option<(Arc<V>, bool)> {
+        None
+    }
+
+    /// Writes an encoded entry through every tier. A local failure is returned first; Redis is written either way.
     fn store(&self, key: &str, value: Arc<V>, expires_ms: u64, doc: Vec<u8>) -> Result<(), StoreError> {
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
         let len = doc.len() as u64;
-        {
+        let result = {
             let _stripe = self.stripe(hash);
             self.memory_put(key, value, expires_ms, len);
             let limit = self.entry_limit();
@@ -769,15 +902,34 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
             } else {
                 self.files.write_atomic(&path, &doc)
             };
-            if let Err(e) = written {
-                // The older entry must not resurface once the memory copy is gone.
-                self.discard_file(hash, &path);
-                self.counters.write_errors.fetch_add(1, Relaxed);
-                return Err(e);
+            match &written {
+                Ok(()) => {
+                    lock(&self.index).upsert(hash, len);
+                }
+                Err(_) => {
+                    // The older entry must not resurface once the memory copy is gone.
+                    self.discard_file(hash, &path);
+                    self.counters.write_errors.fetch_add(1, Relaxed);
+                }
             }
-            lock(&self.index).upsert(hash, len);
-        }
+            let remote = self.remote_store(key, expires_ms, &doc);
+            written.and(remote)
+        };
         self.enforce_limit();
+        result
+    }
+
+    /// Writes an entry document to Redis with an expiry matching the document's.
+    #[cfg(feature = "redis")]
+    fn remote_store(&self, key: &str, expires_ms: u64, doc: &[u8]) -> Result<(), StoreError> {
+        let Some(redis) = &self.redis else { return Ok(()) };
+        // Redis refuses expiry times past about 2^63 ms; the document's own expiry still says "never" exactly.
+        let ttl_ms = expires_ms.saturating_sub(self.clock.now_ms()).clamp(1, 1 << 50);
+        redis.set(key, doc, ttl_ms).map_err(|f| f.into_error("set", Some(key)))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn remote_store(&self, _key: &str, _expires_ms: u64, _doc: &[u8]) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -819,13 +971,37 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum Hit<V> {
     Memory(Arc<V>),
     File(Arc<V>),
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Redis(Arc<V>),
 }
 
 impl<V> Hit<V> {
     fn into_value(self) -> Arc<V> {
         match self {
-            Hit::Memory(v) | Hit::File(v) => v,
+            Hit::Memory(v) | Hit::File(v) | Hit::Redis(v) => v,
         }
+    }
+}
+
+/// Marks a bulk invalidation from start to end, so that a concurrent Redis lookup does not keep locally a value
+/// the invalidation is removing.
+struct BulkInvalidation<'a> {
+    invalidations: &'a AtomicU64,
+    invalidating: &'a AtomicU64,
+}
+
+impl<'a> BulkInvalidation<'a> {
+    fn start<V>(cache: &'a TieredCache<V>) -> Self {
+        cache.invalidating.fetch_add(1, SeqCst);
+        cache.invalidations.fetch_add(1, SeqCst);
+        BulkInvalidation { invalidations: &cache.invalidations, invalidating: &cache.invalidating }
+    }
+}
+
+impl Drop for BulkInvalidation<'_> {
+    fn drop(&mut self) {
+        self.invalidations.fetch_add(1, SeqCst);
+        self.invalidating.fetch_sub(1, SeqCst);
     }
 }
 
@@ -851,6 +1027,7 @@ struct Counters {
     memory_evictions: AtomicU64,
     size_evictions: AtomicU64,
     write_errors: AtomicU64,
+    redis_hits: AtomicU64,
 }
 
 /// This process's view of the entry files: sizes, and an age order for the size limit.
