@@ -255,3 +255,41 @@ fn invalid_redis_settings_are_refused_at_build() {
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidConfig { .. }), "{err:?}");
 }
+
+/// The example binary, which `cargo test` builds beside the test binary (`target/<profile>/examples/`).
+fn example_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).map(|dir| dir.join("examples").join("video_segments")).unwrap();
+    assert!(path.exists(), "{} is missing: `cargo test -p dpc-store` builds the examples", path.display());
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/video_segments.rs");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).unwrap();
+    assert!(
+        modified(&path) >= modified(&source),
+        "{} is older than its source: run `cargo test -p dpc-store` (a `--test it` run does not rebuild examples)",
+        path.display()
+    );
+    path
+}
+
+fn run_example(args: &[&str]) -> String {
+    let out = std::process::Command::new(example_binary()).args(args).output().expect("run the example");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}: {}\n{stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn two_example_processes_with_their_own_directories_compute_each_segment_once() {
+    let server = RedisServer::start();
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    let url = server.url();
+    assert_eq!(run_example(&["--redis", &url, a.to_str().unwrap()]), "computed 12, reused 0\n");
+    assert_eq!(run_example(&["--redis", &url, b.to_str().unwrap()]), "computed 0, reused 12\n");
+    // Without Redis, b's own directory now has them all; a third directory alone computes everything.
+    assert_eq!(run_example(&[b.to_str().unwrap()]), "computed 0, reused 12\n");
+    assert_eq!(run_example(&[root.path().join("c").to_str().unwrap()]), "computed 12, reused 0\n");
+    // Redis down: the example still finishes, computing what it cannot reuse.
+    drop(server);
+    assert_eq!(run_example(&["--redis", &url, root.path().join("d").to_str().unwrap()]), "computed 12, reused 0\n");
+}
