@@ -40,9 +40,15 @@
 //! | [`StreamCache`], [`StateKey`], [`ChunkKey`], [`TrainedState`] | content-addressed memo of states and chunk results |
 //! | [`ContentHash`], [`ContentHasher`] | stable XXH3-128 content hash of bytes, samples or JSON |
 //! | [`Clock`], [`SystemClock`], [`ManualClock`] | injectable wall clock, so TTL tests never sleep |
-//! | [`StoreError`] | typed errors: read-only directory, full disk, other I/O, serialization, size |
+//! | [`StoreError`], [`RedisFailure`] | typed errors: read-only directory, full disk, other I/O, serialization, size, a directory that is not the cache's, a TTL under 1 ms, Redis |
 //!
-//! The crate has no cargo features; it depends on `lru`, `serde`, `serde_json` and `xxhash-rust` only.
+//! | `RedisConfig` (feature `redis`) | a shared Redis tier below the file tier, with timeouts and back-off |
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` (off by default) | `TieredCacheBuilder::redis`: the same documents in Redis under a namespace, TTL as expiry, prefix invalidation by `SCAN`; a down or slow Redis degrades to the local tiers within its timeouts |
+//!
+//! Without features it depends on `lru`, `serde`, `serde_json`, `xxhash-rust` (and `libc` on Unix).
 //! See `docs/store.md` for the on-disk format and the guarantees in detail.
 
 mod clock;
