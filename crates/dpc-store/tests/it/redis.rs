@@ -293,3 +293,26 @@ fn two_example_processes_with_their_own_directories_compute_each_segment_once() 
     drop(server);
     assert_eq!(run_example(&["--redis", &url, root.path().join("d").to_str().unwrap()]), "computed 12, reused 0\n");
 }
+
+#[test]
+fn hostile_keys_and_huge_ttls_round_trip_through_redis() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(T0);
+    let writer = cache(tempfile::tempdir().unwrap().path(), config(&server.url()), &clock);
+    let keys = ["*", "?", "[", "\\", "../../x", "", "nul\0byte", "line\nbreak", "emoji 🎞️"];
+    for key in keys {
+        // Duration::MAX means "never expires" in the document; Redis gets the longest expiry it accepts.
+        writer.set_with_ttl(key, format!("v:{key}"), Duration::MAX).unwrap();
+    }
+    let reader = cache(tempfile::tempdir().unwrap().path(), config(&server.url()), &clock);
+    for key in keys {
+        assert_eq!(reader.get(key).unwrap().as_deref(), Some(&format!("v:{key}")), "{key:?}");
+    }
+    assert_eq!(reader.stats().redis_hits, keys.len() as u64);
+    let pttl: i64 = server.command(&["PTTL", "test:*"]).trim().trim_start_matches(':').parse().unwrap();
+    assert!(pttl > 1 << 49, "{pttl}");
+    // "*" as a prefix is literal: it removes the key "*" only, "" removes everything.
+    assert_eq!(writer.invalidate_prefix("*").unwrap(), 1);
+    assert_eq!(writer.invalidate_prefix("").unwrap(), keys.len() as u64 - 1);
+    assert_eq!(server.command(&["DBSIZE"]), ":0\r\n");
+}
