@@ -176,6 +176,8 @@ pub(crate) enum Ownership {
 #[derive(Debug)]
 pub(crate) struct FileTier {
     dir: PathBuf,
+    /// Off for a cache without a file tier (memory over Redis): nothing is read, written, listed or removed.
+    enabled: bool,
     fsync: bool,
     counter: AtomicU64,
     random: RandomState,
@@ -183,7 +185,16 @@ pub(crate) struct FileTier {
 
 impl FileTier {
     pub fn new(dir: PathBuf, fsync: bool) -> Self {
-        FileTier { dir, fsync, counter: AtomicU64::new(0), random: RandomState::new() }
+        FileTier { dir, enabled: true, fsync, counter: AtomicU64::new(0), random: RandomState::new() }
+    }
+
+    /// A file tier that holds nothing and touches no file.
+    pub fn disabled() -> Self {
+        FileTier { enabled: false, ..FileTier::new(PathBuf::new(), false) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     pub fn dir(&self) -> &Path {
@@ -197,6 +208,9 @@ impl FileTier {
 
     /// Reads a whole entry file of at most `limit` bytes without following a symbolic link or blocking on a FIFO.
     pub fn read(&self, path: &Path, limit: u64) -> io::Result<ReadOutcome> {
+        if !self.enabled {
+            return Ok(ReadOutcome::Missing);
+        }
         let file = match open_no_follow(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(ReadOutcome::Missing),
@@ -240,6 +254,9 @@ impl FileTier {
 
     /// Fails with [`StoreError::NotOwned`] unless the directory is ours or missing: the check before bulk removals.
     pub fn check_owned(&self) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
         match self.ownership()? {
             Ownership::Ours | Ownership::Missing => Ok(()),
             Ownership::NotOurs => Err(self.not_owned()),
@@ -249,6 +266,9 @@ impl FileTier {
     /// Creates the directory if needed and makes sure it is ours: a new or empty directory gets our tag;
     /// a non-empty one without it is refused.
     pub fn claim(&self) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
         if self.dir.as_os_str().is_empty() {
             return Err(StoreError::InvalidConfig {
                 reason: "the cache directory path is empty (it would be the current directory)",
@@ -289,6 +309,9 @@ impl FileTier {
 
     /// Removes a file; `Ok(false)` when it was already gone.
     pub fn remove(&self, path: &Path) -> io::Result<bool> {
+        if !self.enabled {
+            return Ok(false);
+        }
         match fs::remove_file(path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -299,6 +322,9 @@ impl FileTier {
     /// Writes `bytes` to `path` atomically: a unique temporary file in the same directory, then a rename.
     /// Recreates the directory once if it was removed underneath us.
     pub fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
         let (tmp, file) = match self.create_temp() {
             Ok(created) => created,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -334,6 +360,9 @@ impl FileTier {
 
     /// Lists our files (entries and temporary files); other files in the directory are left alone.
     pub fn scan(&self) -> Result<Vec<Item>, StoreError> {
+        if !self.enabled {
+            return Ok(Vec::new());
+        }
         let read_dir = match fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -104,6 +104,8 @@ pub struct TieredCacheBuilder<V> {
     max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     fsync: bool,
+    /// Whether there is a file tier (`TieredCache::builder_without_files` turns it off).
+    files: bool,
     #[cfg(feature = "redis")]
     redis: Option<RedisConfig>,
     _value: PhantomData<fn() -> V>,
@@ -255,7 +257,7 @@ impl<V> TieredCacheBuilder<V> {
         }
         #[cfg(feature = "redis")]
         let redis = self.redis.map(|config| RedisTier::new(config, Arc::clone(&self.clock))).transpose()?;
-        let files = FileTier::new(self.dir, self.fsync);
+        let files = if self.files { FileTier::new(self.dir, self.fsync) } else { FileTier::disabled() };
         files.claim()?;
         let mut index = FileIndex::default();
         index.rebuild(files.scan()?.into_iter().filter_map(|item| match item.kind {
@@ -294,10 +296,18 @@ impl<V> TieredCache<V> {
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             clock: Arc::new(SystemClock),
             fsync: false,
+            files: true,
             #[cfg(feature = "redis")]
             redis: None,
             _value: PhantomData,
         }
+    }
+
+    /// A builder for a cache without a file tier: the memory tier alone, or (feature `redis`) the memory tier over
+    /// a Redis tier, for processes that share results through Redis and keep nothing on disk. No directory is
+    /// created or read; [`dir`](Self::dir) is empty, and the file-tier stats stay zero.
+    pub fn builder_without_files() -> TieredCacheBuilder<V> {
+        TieredCacheBuilder { files: false, ..Self::builder(PathBuf::new()) }
     }
 
     /// A cache over `dir` with the defaults.
@@ -309,7 +319,7 @@ impl<V> TieredCache<V> {
         Self::builder(dir).build()
     }
 
-    /// The cache directory.
+    /// The cache directory (empty for a cache built with [`builder_without_files`](Self::builder_without_files)).
     pub fn dir(&self) -> &Path {
         self.files.dir()
     }
@@ -856,11 +866,16 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     ///
     /// A failure, an expired document or one that does not decode as `V` for this key is a miss. A hit is promoted to
     /// memory and to the file tier with the document's own expiry, unless a bulk invalidation ran meanwhile.
+    /// A document over the entry limit is a miss, as in the file tier.
     #[cfg(feature = "redis")]
     fn remote_lookup(&self, key: &str, hash: u128, path: &Path, now: u64) -> Option<(Arc<V>, bool)> {
         let redis = self.redis.as_ref()?;
         let epoch = self.invalidations.load(SeqCst);
         let bytes = redis.get(key).ok()??;
+        // The entry limit bounds what a lookup decodes, whichever tier it comes from.
+        if bytes.len() as u64 > self.entry_limit() {
+            return None;
+        }
         let entry = file::decode::<V>(&bytes, Some(key)).filter(|entry| entry.expires_ms > now)?;
         let value = Arc::new(entry.value);
         if self.invalidating.load(SeqCst) != 0 || self.invalidations.load(SeqCst) != epoch {
@@ -868,7 +883,7 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         }
         let len = bytes.len() as u64;
         self.memory_put(key, Arc::clone(&value), entry.expires_ms, len);
-        if len > self.entry_limit() {
+        if !self.files.enabled() {
             return Some((value, false));
         }
         match self.files.write_atomic(path, &bytes) {
@@ -903,9 +918,10 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 self.files.write_atomic(&path, &doc)
             };
             match &written {
-                Ok(()) => {
+                Ok(()) if self.files.enabled() => {
                     lock(&self.index).upsert(hash, len);
                 }
+                Ok(()) => {}
                 Err(_) => {
                     // The older entry must not resurface once the memory copy is gone.
                     self.discard_file(hash, &path);
@@ -956,6 +972,7 @@ impl<V> fmt::Debug for TieredCacheBuilder<V> {
             .field("max_entry_bytes", &self.max_entry_bytes)
             .field("clock", &self.clock)
             .field("fsync", &self.fsync)
+            .field("files", &self.files)
             .finish()
     }
 }

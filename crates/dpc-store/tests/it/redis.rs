@@ -316,3 +316,36 @@ fn hostile_keys_and_huge_ttls_round_trip_through_redis() {
     assert_eq!(writer.invalidate_prefix("").unwrap(), keys.len() as u64 - 1);
     assert_eq!(server.command(&["DBSIZE"]), ":0\r\n");
 }
+
+#[test]
+fn redis_can_replace_the_file_tier() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new(T0);
+    let only_redis = || {
+        TieredCache::<String>::builder_without_files()
+            .clock(clock.clone())
+            .redis(config(&server.url()))
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (only_redis(), only_redis());
+    assert_eq!(a.dir(), Path::new(""));
+    assert_eq!(*a.get_or_compute("k", || "computed by a".into()), "computed by a");
+    assert_eq!(*b.get_or_compute("k", || unreachable!("b reuses a's result")), "computed by a");
+    let stats = b.stats();
+    assert_eq!((stats.redis_hits, stats.memory_entries, stats.file_entries, stats.file_bytes), (1, 1, 0, 0));
+    assert_eq!(b.get("k").unwrap().as_deref().map(String::as_str), Some("computed by a"), "kept in memory");
+    assert_eq!(a.invalidate_prefix("").unwrap(), 1);
+    assert_eq!(only_redis().get("k").unwrap(), None);
+    a.cleanup().unwrap();
+    assert_eq!(a.clear().unwrap(), 0);
+    // An oversized document in Redis is a miss, as an oversized file would be.
+    a.set("big", "b".repeat(5000)).unwrap();
+    let small = TieredCache::<String>::builder_without_files()
+        .max_entry_bytes(1000)
+        .clock(clock.clone())
+        .redis(config(&server.url()))
+        .build()
+        .unwrap();
+    assert_eq!(small.get("big").unwrap(), None);
+}

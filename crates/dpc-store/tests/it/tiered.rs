@@ -336,3 +336,15 @@ fn a_sub_millisecond_ttl_is_refused_and_replaces_nothing() {
         Err(StoreError::InvalidConfig { .. })
     ));
 }
+
+#[test]
+fn a_cache_without_files_touches_no_directory() {
+    let cwd_before = names(&std::env::current_dir().unwrap());
+    let cache = TieredCache::<String>::builder_without_files().build().unwrap();
+    cache.set("k", value("k")).unwrap();
+    assert_eq!(cache.get("k").unwrap().as_deref(), Some(&value("k")));
+    assert_eq!(cache.stats().file_entries, 0);
+    assert_eq!(cache.cleanup().unwrap().entries, 0);
+    assert!(cache.delete("k").unwrap());
+    assert_eq!(names(&std::env::current_dir().unwrap()), cwd_before, "nothing written to the current directory");
+}
