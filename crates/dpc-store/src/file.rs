@@ -278,8 +278,14 @@ impl FileTier {
         if self.ownership()? == Ownership::Ours {
             return Ok(());
         }
-        let mut listing = fs::read_dir(&self.dir).map_err(|e| StoreError::from_io("list directory", &self.dir, e))?;
-        if listing.next().is_some() {
+        let listing = fs::read_dir(&self.dir).map_err(|e| StoreError::from_io("list directory", &self.dir, e))?;
+        let names: Vec<_> = listing.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        if !names.is_empty() {
+            // Another process may have claimed the directory between our look for the tag and the listing.
+            if names.iter().all(|n| n == TAG_NAME) && (self.ownership()? == Ownership::Ours || self.tag_being_written())
+            {
+                return Ok(());
+            }
             return Err(self.not_owned());
         }
         // Written before any other file, with create_new: two processes claiming one new directory both succeed.
@@ -289,12 +295,16 @@ impl FileTier {
                 .map_err(|e| StoreError::from_io("write tag", &tag, e)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match self.ownership()? {
                 Ownership::Ours => Ok(()),
-                // Another process is writing it right now: a tag created with create_new but still empty.
-                _ if fs::symlink_metadata(&tag).is_ok_and(|m| m.is_file() && m.len() < TAG.len() as u64) => Ok(()),
+                _ if self.tag_being_written() => Ok(()),
                 _ => Err(self.not_owned()),
             },
             Err(e) => Err(StoreError::from_io("write tag", &tag, e)),
         }
+    }
+
+    /// Whether the tag holds the start of ours: another process created it and is writing it now.
+    fn tag_being_written(&self) -> bool {
+        matches!(self.read(&self.dir.join(TAG_NAME), TAG_MAX_BYTES), Ok(ReadOutcome::Bytes(b)) if TAG.as_bytes().starts_with(&b))
     }
 
     fn not_owned(&self) -> StoreError {

@@ -114,3 +114,26 @@ fn a_removed_directory_is_recreated_with_its_tag() {
     assert!(dir.join("CACHEDIR.TAG").exists());
     cache.cleanup().unwrap();
 }
+
+#[test]
+fn caches_opening_one_new_directory_at_once_all_succeed() {
+    const THREADS: usize = 8;
+    for _ in 0..50 {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("shared");
+        let barrier = std::sync::Barrier::new(THREADS);
+        let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        TieredCache::<u32>::open(&dir).map(drop).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(names(&dir), ["CACHEDIR.TAG"]);
+    }
+}
