@@ -349,3 +349,24 @@ fn redis_can_replace_the_file_tier() {
         .unwrap();
     assert_eq!(small.get("big").unwrap(), None);
 }
+
+#[test]
+fn a_reader_without_memory_or_files_reads_every_time_from_redis() {
+    let server = RedisServer::start();
+    let writer: TieredCache<String> = TieredCache::builder(tempfile::tempdir().unwrap().path().join("w"))
+        .redis(config(&server.url()))
+        .build()
+        .unwrap();
+    let reader: TieredCache<String> =
+        TieredCache::builder_without_files().memory_capacity(0).redis(config(&server.url())).build().unwrap();
+    for i in 0..10 {
+        writer.set(&format!("k{i}"), format!("v{i}")).unwrap();
+    }
+    for round in 0..3 {
+        for i in 0..10 {
+            assert_eq!(reader.get(&format!("k{i}")).unwrap().as_deref(), Some(&format!("v{i}")), "round {round}");
+        }
+    }
+    let stats = reader.stats();
+    assert_eq!((stats.redis_hits, stats.misses, stats.redis_errors), (30, 0, 0), "{stats:?}");
+}
