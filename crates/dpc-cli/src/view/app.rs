@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use dpc_core::{Event, PrefetchCache, Stats};
+use dpc_core::{Event, LoadKind, Snapshot, Stats};
 use dpc_mot::Frame;
 
 /// How many lines the events panel keeps.
@@ -54,15 +54,6 @@ pub trait Control {
     fn take_events(&mut self) -> Vec<dpc_core::Event<u64>>;
 }
 
-/// How a frame is being loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoadKind {
-    /// A `get` is waiting for it.
-    Demand,
-    /// A worker is prefetching it.
-    Prefetch,
-}
-
 /// What the screen shows of the cache: a copy of the cache's snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct CacheView {
@@ -79,20 +70,15 @@ pub struct CacheView {
 }
 
 impl CacheView {
-    /// Takes the view of `cache`, whose keys lie in `range`.
-    pub fn from_cache<P>(cache: &PrefetchCache<P>, range: Option<(u64, u64)>) -> CacheView
-    where
-        P: dpc_core::DataProvider<Key = u64>,
-    {
-        let mut view = CacheView { stats: cache.stats(), ..CacheView::default() };
-        if let Some((a, b)) = range {
-            for f in a..=b.min(a.saturating_add(100_000)) {
-                if cache.contains(&f) {
-                    view.resident.insert(f, 0.0);
-                }
-            }
+    /// The view of a cache snapshot.
+    pub fn from_snapshot(snap: Snapshot<u64>) -> CacheView {
+        CacheView {
+            resident: snap.resident.into_iter().map(|r| (r.key, r.score)).collect(),
+            loading: snap.in_flight.into_iter().map(|f| (f.key, f.kind)).collect(),
+            queued: snap.queued,
+            predicted: snap.predicted,
+            stats: snap.stats,
         }
-        view
     }
 }
 
@@ -416,8 +402,8 @@ impl App {
                 false
             }
             Err(Some(message)) => {
+                // The cache reports the failed load as an event, so the events panel shows it once.
                 self.timings.record(loaded.elapsed);
-                self.note(format!("error: {message}"));
                 if current {
                     self.shown = Shown::Failed(message);
                 }
@@ -489,7 +475,9 @@ fn describe(e: &Event<u64>) -> Option<String> {
         Event::PrefetchError { key, error } => format!("prefetch error {key}: {error}"),
         Event::PrefetchCancel { key } => format!("cancel {key}"),
         Event::Evict { key, .. } => format!("evict {key}"),
-        Event::WorkerError { message } => format!("fault: {message}"),
+        Event::PredictorPanic { message } => format!("predictor panic: {message}"),
+        Event::WeigherPanic { key, message } => format!("weigher panic {key}: {message}"),
+        Event::Invalidate { key } => format!("invalidate {key}"),
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,9 @@ pub struct Live {
     latency_us: Arc<AtomicU64>,
     requests: Option<Sender<u64>>,
     events: Arc<Mutex<VecDeque<Event<u64>>>>,
+    /// How many events the callback has received, for tests that wait for the event thread.
+    #[cfg_attr(not(test), allow(dead_code))]
+    delivered: Arc<(Mutex<u64>, Condvar)>,
     loader: Option<JoinHandle<()>>,
 }
 
@@ -123,9 +126,9 @@ impl Live {
     /// Opens and indexes `path` and starts the cache and the loader; results go to `notify` as
     /// [`Msg::Loaded`].
     pub fn open(path: &Path, settings: &Settings, notify: Sender<Msg>) -> Result<Live, Box<dyn std::error::Error>> {
-        // The provider's own frame LRU is off: the prefetching cache is the only cache on screen, and a file
-        // changed under the viewer is noticed on the next load.
-        let mot = Arc::new(MotProvider::builder(path).cache_frames(0).build()?);
+        // The provider's own frame and block caches are off: the prefetching cache is the only cache on screen,
+        // and a file changed under the viewer is noticed on the next load.
+        let mot = Arc::new(MotProvider::builder(path).cache_frames(0).block_cache_bytes(0).build()?);
         let mut set = Vec::with_capacity(settings.predictors.len());
         for name in &settings.predictors {
             set.push(dpc_predictors::by_name::<u64>(name)?);
@@ -137,6 +140,8 @@ impl Live {
         let latency_us = Arc::new(AtomicU64::new(micros(settings.latency)));
         let events = Arc::new(Mutex::new(VecDeque::with_capacity(EVENT_BACKLOG)));
         let sink = Arc::clone(&events);
+        let delivered = Arc::new((Mutex::new(0), Condvar::new()));
+        let count = Arc::clone(&delivered);
         let cache = PrefetchCache::builder(Slow { mot: Arc::clone(&mot), latency_us: Arc::clone(&latency_us) })
             .predictor(Switch::new(set, Arc::clone(&active)))
             .max_entries(settings.capacity)
@@ -147,6 +152,9 @@ impl Live {
                     q.pop_front();
                 }
                 q.push_back(e.clone());
+                drop(q);
+                *count.0.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                count.1.notify_all();
             })
             .build()?;
         let cache = Arc::new(cache);
@@ -163,6 +171,7 @@ impl Live {
             latency_us,
             requests: Some(requests),
             events,
+            delivered,
             loader: Some(loader),
         })
     }
@@ -187,6 +196,30 @@ impl Live {
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn latency(&self) -> Duration {
         Duration::from_micros(self.latency_us.load(Ordering::Relaxed))
+    }
+
+    /// Waits until the event callback has received every event the counters account for (events are
+    /// delivered by the cache's own thread, after the fact); gives up after `timeout` and returns false.
+    #[cfg(test)]
+    pub fn wait_events(&self, timeout: Duration) -> bool {
+        let s = self.cache.stats();
+        let expected = 2 * s.loads
+            + 2 * s.prefetch_issued
+            + s.prefetch_cancelled
+            + s.evictions
+            + s.invalidated
+            + s.predictor_panics;
+        let (count, cv) = &*self.delivered;
+        let deadline = Instant::now() + timeout;
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n < expected {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            n = cv.wait_timeout(n, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
     }
 
     /// The index of the active predictor.
@@ -214,7 +247,7 @@ impl Control for Live {
     }
 
     fn view(&mut self) -> CacheView {
-        CacheView::from_cache(&self.cache, self.mot.range())
+        CacheView::from_snapshot(self.cache.snapshot())
     }
 
     fn take_events(&mut self) -> Vec<Event<u64>> {

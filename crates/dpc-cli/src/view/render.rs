@@ -8,13 +8,15 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::canvas::{Canvas, Rectangle};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::app::{App, Cell, LoadKind, Shown};
+use dpc_core::LoadKind;
+
+use super::app::{App, Cell, Shown};
 
 /// The help line (also in the README and `docs/view.md`).
 pub const HELP: &str =
-    " ←/→ ±1  [/] ±5  PgUp/PgDn ±15  Home/End first/last  g N ⏎ jump  space play  p predictor  +/- latency  q quit";
+    " ←/→ ±1  [/] ±5  PgUp/PgDn ±15  Home/End  g N ⏎ jump  space play  p predictor  +/- latency  q quit";
 
 /// Track colours; a track keeps its colour as the cursor moves.
 const PALETTE: [Color; 12] = [
@@ -48,7 +50,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     let [canvas, right] = Layout::horizontal([Constraint::Min(0), Constraint::Length(side)]).areas(body);
     draw_frame(f, app, canvas);
     let [stats, queue, events] =
-        Layout::vertical([Constraint::Length(16), Constraint::Length(9), Constraint::Min(0)]).areas(right);
+        Layout::vertical([Constraint::Length(16), Constraint::Fill(1), Constraint::Fill(2)]).areas(right);
     draw_stats(f, app, stats);
     draw_queue(f, app, queue);
     draw_events(f, app, events);
@@ -78,11 +80,17 @@ fn draw_frame(f: &mut Frame<'_>, app: &App, area: Rect) {
     let (w, h) = app.image;
     let title = match &app.shown {
         Shown::Ready(frame) if frame.is_empty() => format!(" frame {}: no rows ", app.cursor),
+        Shown::Ready(frame) if frame.len() == 1 => format!(" frame {}: 1 box ", app.cursor),
         Shown::Ready(frame) => format!(" frame {}: {} boxes ", app.cursor, frame.len()),
         Shown::Loading => format!(" frame {}: loading… ", app.cursor),
         Shown::Failed(_) => format!(" frame {}: failed ", app.cursor),
     };
     let block = Block::bordered().title(title);
+    if let Shown::Failed(message) = &app.shown {
+        let text = Paragraph::new(Line::styled(message.clone(), Color::LightRed)).wrap(Wrap { trim: false });
+        f.render_widget(text.block(block), area);
+        return;
+    }
     let shown = &app.shown;
     let canvas = Canvas::default().block(block).marker(Marker::Braille).x_bounds([0.0, w]).y_bounds([0.0, h]).paint(
         move |ctx| match shown {
@@ -100,7 +108,7 @@ fn draw_frame(f: &mut Frame<'_>, app: &App, area: Rect) {
                 }
             }
             Shown::Loading => ctx.print(w * 0.4, h * 0.5, "loading…"),
-            Shown::Failed(message) => ctx.print(0.0, h * 0.5, Span::styled(message.clone(), Color::LightRed)),
+            Shown::Failed(_) => {}
         },
     );
     f.render_widget(canvas, area);
@@ -233,7 +241,7 @@ fn cell_look(cell: Cell) -> (char, Style) {
         Cell::Current => ('●', Style::new().fg(Color::White).add_modifier(Modifier::BOLD)),
         Cell::Resident => ('█', Style::new().fg(Color::Green)),
         Cell::Loading(LoadKind::Demand) => ('▓', Style::new().fg(Color::Red)),
-        Cell::Loading(LoadKind::Prefetch) => ('▒', Style::new().fg(Color::Yellow)),
+        Cell::Loading(_) => ('▒', Style::new().fg(Color::Yellow)),
         Cell::Queued => ('░', Style::new().fg(Color::Blue)),
         Cell::Absent => ('·', Style::new().fg(Color::DarkGray)),
     }
