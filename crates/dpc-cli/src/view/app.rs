@@ -195,6 +195,13 @@ impl Timings {
             self.samples.pop_front();
         }
         self.samples.push_back(d);
+    }
+
+    /// Recomputes the percentiles (at each refresh, not per request: sorting is the costly part).
+    fn update_percentiles(&mut self) {
+        if self.samples.is_empty() {
+            return;
+        }
         let mut sorted: Vec<Duration> = self.samples.iter().copied().collect();
         sorted.sort_unstable();
         let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
@@ -416,6 +423,7 @@ impl App {
     /// Takes a new view of the cache and its events.
     pub fn refresh(&mut self, ctl: &mut dyn Control) {
         self.cache = ctl.view();
+        self.timings.update_percentiles();
         for e in ctl.take_events() {
             if let Some(line) = describe(&e) {
                 self.note(line);

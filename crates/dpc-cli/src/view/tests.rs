@@ -178,6 +178,7 @@ const VARYING: [&str; 10] = [
 ];
 
 /// Masks the values of the [`VARYING`] stats lines and of "prefetched"; everything else is deterministic.
+/// The tiny terminal cuts the panel's border off; then the value runs to the end of the line.
 fn redact(screen: &str) -> String {
     let mut out = String::new();
     for line in screen.lines() {
@@ -189,9 +190,12 @@ fn redact(screen: &str) -> String {
         match label {
             Some(at) => {
                 let (head, tail) = line.split_at(at);
-                let masked: String = tail.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                // The whole value up to the panel's border becomes `#`, so its width cannot vary either.
+                let end = tail.find('│').unwrap_or(tail.len());
+                let width = tail[..end].chars().count();
                 out.push_str(head);
-                out.push_str(&masked);
+                out.push_str(&format!("{:<width$}", "#"));
+                out.push_str(&tail[end..]);
             }
             None => out.push_str(line),
         }
@@ -414,6 +418,25 @@ fn a_step_to_a_frame_not_resident_shows_it_loading_then_draws_it() {
     assert_eq!(h.app.cell(2), Cell::Current);
     assert_eq!(h.app.cell(1), Cell::Resident);
     assert_eq!(h.app.cell(3), Cell::Absent);
+}
+
+#[test]
+fn requests_that_pile_up_skip_the_frames_already_left() {
+    let mut s = settings("none");
+    s.latency = Duration::from_millis(50);
+    let mut h = Harness::open(&fixture_dir().join("gt/gt.txt"), &s, None);
+    for _ in 0..5 {
+        h.app.key(key(KeyCode::Right), &mut h.ctl, h.now);
+    }
+    assert_eq!(h.app.cursor, 6);
+    h.settle();
+    assert!(matches!(h.app.shown, Shown::Ready(ref f) if f.number() == 6), "the last frame asked for is drawn");
+    let stats = h.ctl.live.cache().stats();
+    // The loader takes the first step at once; while it loads, the next ones queue and all but the newest
+    // are skipped.
+    assert!(stats.requests() <= 3, "at most frames 1, 2 and 6 were loaded: {stats:?}");
+    assert!(h.ctl.live.cache().contains(&6) && !h.ctl.live.cache().contains(&4));
+    assert!(h.app.timings.p99 >= Duration::from_millis(50), "each load took the latency");
 }
 
 #[test]
