@@ -422,8 +422,9 @@ fn a_step_to_a_frame_not_resident_shows_it_loading_then_draws_it() {
 
 #[test]
 fn requests_that_pile_up_skip_the_frames_already_left() {
+    // Long enough that the five keys are surely pressed while the first load runs.
     let mut s = settings("none");
-    s.latency = Duration::from_millis(50);
+    s.latency = Duration::from_millis(200);
     let mut h = Harness::open(&fixture_dir().join("gt/gt.txt"), &s, None);
     for _ in 0..5 {
         h.app.key(key(KeyCode::Right), &mut h.ctl, h.now);
@@ -436,7 +437,24 @@ fn requests_that_pile_up_skip_the_frames_already_left() {
     // are skipped.
     assert!(stats.requests() <= 3, "at most frames 1, 2 and 6 were loaded: {stats:?}");
     assert!(h.ctl.live.cache().contains(&6) && !h.ctl.live.cache().contains(&4));
-    assert!(h.app.timings.p99 >= Duration::from_millis(50), "each load took the latency");
+    assert!(h.app.timings.p99 >= Duration::from_millis(200), "each load took the latency");
+}
+
+#[test]
+fn only_the_frame_under_the_cursor_is_drawn_when_it_arrives() {
+    let mut app = App::new(1, 10, "f".into(), cycle_from("none"), Duration::ZERO);
+    app.cursor = 2;
+    let frame = |n| Ok(Arc::new(Frame::new(n, Vec::new())));
+    assert!(!app.loaded(super::app::Loaded { frame: 1, result: frame(1), elapsed: Duration::from_millis(3) }));
+    assert!(matches!(app.shown, Shown::Loading), "a frame the cursor has left is not drawn");
+    assert!(!app.loaded(super::app::Loaded { frame: 2, result: Err(None), elapsed: Duration::ZERO }));
+    assert!(matches!(app.shown, Shown::Loading), "a skipped request changes nothing");
+    assert!(app.loaded(super::app::Loaded { frame: 2, result: frame(2), elapsed: Duration::from_millis(5) }));
+    assert!(matches!(app.shown, Shown::Ready(ref f) if f.number() == 2));
+    assert_eq!((app.timings.last, app.timings.total), (Duration::from_millis(5), Duration::from_millis(8)));
+    let failed = super::app::Loaded { frame: 2, result: Err(Some("gone".into())), elapsed: Duration::ZERO };
+    assert!(app.loaded(failed));
+    assert!(matches!(app.shown, Shown::Failed(ref m) if m == "gone"));
 }
 
 #[test]
