@@ -18,6 +18,9 @@ use serde::Serialize;
 
 use crate::CliResult;
 
+/// The generated MOT file `dpc demo` and `dpc view` open when given none.
+pub const DEMO_FILE: &str = "target/dpc-demo/demo-mot.txt";
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A MOT file to navigate instead of the generated demo file.
@@ -99,7 +102,7 @@ pub fn run(args: Args) -> CliResult {
     let path = match &args.file {
         Some(p) => p.clone(),
         None => {
-            let path = PathBuf::from("target/dpc-demo/demo-mot.txt");
+            let path = PathBuf::from(DEMO_FILE);
             let existed = path.exists();
             let t = Instant::now();
             dpc_gen::mot::ensure_demo_file(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

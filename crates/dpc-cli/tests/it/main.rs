@@ -4,3 +4,4 @@ mod demo;
 mod mot;
 mod replay;
 mod trace;
+mod view;
