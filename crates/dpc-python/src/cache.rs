@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use dpc_core::{CacheError, EvictionPolicy, PrefetchCache, Stats};
+use std::time::Duration;
+
+use dpc_core::{CacheError, EvictionPolicy, LoadKind, PrefetchCache, Snapshot, Stats};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
 use crate::events::EventSink;
 use crate::mot::MotFile;
@@ -152,8 +154,7 @@ impl Cache {
     /// The value of `key`: at once if resident, after the load in flight, or loaded now.
     fn get(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
         let result = if !self.python_provider && !self.inner.contains(&key) && wait::on_main_thread(py) {
-            let inner = Arc::clone(&self.inner);
-            wait::interruptible(py, move || inner.get(&key))?
+            wait::block_on(py, self.inner.get_async(&key))?
         } else {
             let inner = &self.inner;
             py.detach(|| inner.get(&key))
@@ -167,6 +168,50 @@ impl Cache {
     /// The value of `key` if resident now; never loads, never counts as a request.
     fn peek(&self, py: Python<'_>, key: PyKey) -> PyResult<Option<Py<PyAny>>> {
         self.inner.peek(&key).map(|v| v.to_py(py)).transpose()
+    }
+
+    /// Makes `value` resident under `key` as if just loaded; false if it was not kept.
+    fn insert(&self, py: Python<'_>, key: PyKey, value: Py<PyAny>) -> bool {
+        let inner = &self.inner;
+        py.detach(|| inner.insert(key, Value::Py(value)))
+    }
+
+    /// Drops `key`'s value, and discards a load of it in flight.
+    fn invalidate(&self, py: Python<'_>, key: PyKey) {
+        let inner = &self.inner;
+        py.detach(|| inner.invalidate(&key));
+    }
+
+    /// Drops every value and discards every load in flight.
+    fn invalidate_all(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| inner.invalidate_all());
+    }
+
+    /// Hints that `keys` will be requested soon, in this order.
+    fn prefetch(&self, py: Python<'_>, keys: Vec<PyKey>) {
+        let inner = &self.inner;
+        py.detach(|| inner.prefetch(keys));
+    }
+
+    /// The state at one instant: `(resident, in_flight, queued, predicted, stats)`, where `resident` holds
+    /// `(key, score, weight, prefetched, used)` and `in_flight` holds `(key, "demand" | "prefetch")`.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let snap: Snapshot<PyKey> = py.detach(|| inner.snapshot());
+        let d = PyDict::new(py);
+        let resident: Vec<_> = snap.resident.iter().map(|r| (r.key, r.score, r.weight, r.prefetched, r.used)).collect();
+        d.set_item("resident", PyList::new(py, resident)?)?;
+        let in_flight: Vec<_> = snap
+            .in_flight
+            .iter()
+            .map(|f| (f.key, if matches!(f.kind, LoadKind::Demand) { "demand" } else { "prefetch" }))
+            .collect();
+        d.set_item("in_flight", PyList::new(py, in_flight)?)?;
+        d.set_item("queued", PyList::new(py, &snap.queued)?)?;
+        d.set_item("predicted", PyList::new(py, &snap.predicted)?)?;
+        d.set_item("stats", stats_dict(py, &snap.stats)?)?;
+        Ok(d)
     }
 
     fn __contains__(&self, key: PyKey) -> bool {
@@ -191,10 +236,16 @@ impl Cache {
         py.detach(|| inner.quiesce());
     }
 
-    /// Stops and joins every cache thread. Idempotent; safe from any thread, callbacks included.
-    fn close(&self, py: Python<'_>) {
+    /// Stops and joins every cache thread, waiting at most `timeout` seconds (default 5) for those inside
+    /// user code; returns the names of the threads left running. Idempotent; safe from any thread.
+    #[pyo3(signature = (timeout = None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<String>> {
+        let timeout = match timeout {
+            None => dpc_core::DEFAULT_CLOSE_TIMEOUT,
+            Some(t) => Duration::try_from_secs_f64(t).map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?,
+        };
         let inner = &self.inner;
-        py.detach(|| inner.close());
+        Ok(py.detach(|| inner.close_timeout(timeout)).left_running)
     }
 
     #[getter]
@@ -210,13 +261,10 @@ impl Cache {
 }
 
 impl Cache {
-    fn error(&self, py: Python<'_>, key: PyKey, e: CacheError) -> PyErr {
+    fn error(&self, py: Python<'_>, key: PyKey, e: CacheError<PyKey, ProvError>) -> PyErr {
         let cause = match &e {
             CacheError::Closed => return CacheClosed::new_err("the cache is closed"),
-            CacheError::Provider { source, .. } => match source.downcast_ref::<ProvError>() {
-                Some(p) => p.to_pyerr(py),
-                None => PyRuntimeError::new_err(source.to_string()),
-            },
+            CacheError::Provider { source, .. } => source.to_pyerr(py),
             CacheError::Panicked { message, .. } => {
                 PyRuntimeError::new_err(format!("the provider panicked loading key {key}: {message}"))
             }
@@ -257,6 +305,8 @@ pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict
     d.set_item("prefetch_failed", s.prefetch_failed)?;
     d.set_item("prefetch_cancelled", s.prefetch_cancelled)?;
     d.set_item("evictions", s.evictions)?;
+    d.set_item("inserted", s.inserted)?;
+    d.set_item("invalidated", s.invalidated)?;
     d.set_item("history_dropped", s.history_dropped)?;
     d.set_item("predictor_panics", s.predictor_panics)?;
     d.set_item("resident_entries", s.resident_entries)?;

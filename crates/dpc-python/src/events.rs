@@ -58,7 +58,7 @@ impl EventSink {
 }
 
 /// Fills `fields` and returns the event's name: the original's names, plus `prefetch_cancel` (dpc-core drops
-/// queued prefetches that fell out of the prediction, which the original never did).
+/// queued prefetches that fell out of the prediction, which the original never did) and `invalidate`.
 fn fill(fields: &Bound<'_, PyDict>, event: &Event<PyKey>) -> PyResult<&'static str> {
     Ok(match event {
         Event::LoadStart { key } => {
@@ -101,9 +101,18 @@ fn fill(fields: &Bound<'_, PyDict>, event: &Event<PyKey>) -> PyResult<&'static s
             fields.set_item("prefetched_unused", prefetched_unused)?;
             "cache_evict"
         }
-        Event::WorkerError { message } => {
-            fields.set_item("error", message)?;
+        Event::PredictorPanic { message } => {
+            fields.set_item("error", format!("predictor panicked: {message}"))?;
             "worker_error"
+        }
+        Event::WeigherPanic { key, message } => {
+            fields.set_item("key", key)?;
+            fields.set_item("error", format!("weigher panicked: {message}"))?;
+            "worker_error"
+        }
+        Event::Invalidate { key } => {
+            fields.set_item("key", key)?;
+            "invalidate"
         }
         other => {
             fields.set_item("error", format!("{other:?}"))?;
