@@ -72,7 +72,7 @@ fn fill(fields: &Bound<'_, PyDict>, event: &Event<PyKey>) -> PyResult<&'static s
         }
         Event::LoadError { key, error } => {
             fields.set_item("key", key)?;
-            fields.set_item("error", error)?;
+            fields.set_item("error", provider_message(*key, error))?;
             "cache_load_error"
         }
         Event::PrefetchStart { key, score } => {
@@ -88,7 +88,7 @@ fn fill(fields: &Bound<'_, PyDict>, event: &Event<PyKey>) -> PyResult<&'static s
         }
         Event::PrefetchError { key, error } => {
             fields.set_item("key", key)?;
-            fields.set_item("error", error)?;
+            fields.set_item("error", provider_message(*key, error))?;
             "prefetch_error"
         }
         Event::PrefetchCancel { key } => {
@@ -119,4 +119,10 @@ fn fill(fields: &Bound<'_, PyDict>, event: &Event<PyKey>) -> PyResult<&'static s
             "worker_error"
         }
     })
+}
+
+/// The provider's own message, which is what the original passes as `error` (`str(exception)`): dpc-core's
+/// load events carry the whole `CacheError` text, `loading key K failed: MESSAGE`.
+fn provider_message(key: PyKey, error: &str) -> &str {
+    error.strip_prefix(&format!("loading key {key:?} failed: ")).unwrap_or(error)
 }
