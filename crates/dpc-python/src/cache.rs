@@ -28,10 +28,6 @@ pub struct Cache {
     wrap_errors: bool,
     /// Whether `load` is Python code, which runs on the caller's thread and sees signals itself.
     python_provider: bool,
-    /// Whether no load ever needs the GIL (a native provider and no Python weigher). Then a hit is served
-    /// without releasing the GIL: should the key go between the residency check and the `get`, that `get`
-    /// waits for a native load only, which never waits for the GIL, so it cannot deadlock.
-    gil_free_loads: bool,
 }
 
 fn policy(name: &str) -> PyResult<EvictionPolicy> {
@@ -115,7 +111,6 @@ impl Cache {
         if let Some(w) = max_weight {
             builder = builder.max_weight(w);
         }
-        let mut gil_free_loads = !python_provider;
         if let Some(w) = weigher {
             let native = w.extract::<String>().ok();
             let weigher_sink = Arc::clone(&sink);
@@ -134,7 +129,6 @@ impl Cache {
                 }
                 Some(other) => return Err(PyValueError::new_err(format!("unknown weigher {other:?}"))),
                 None => {
-                    gil_free_loads = false;
                     let w = w.unbind();
                     builder = builder.weigher(move |key: &PyKey, value: &Value| {
                         Python::attach(|py| {
@@ -154,18 +148,20 @@ impl Cache {
             builder = builder.on_event(move |event| Python::attach(|py| sink.deliver(py, event)));
         }
         let inner = py.detach(|| builder.build()).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Cache { inner: Arc::new(inner), wrap_errors, python_provider, gil_free_loads })
+        Ok(Cache { inner: Arc::new(inner), wrap_errors, python_provider })
     }
 
     /// The value of `key`: at once if resident, after the load in flight, or loaded now.
     fn get(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
-        let result = if self.gil_free_loads && self.inner.contains(&key) {
-            self.inner.get(&key)
-        } else if !self.python_provider && wait::on_main_thread(py) {
-            wait::block_on(py, self.inner.get_async(&key))?
-        } else {
+        let result = if self.python_provider && !self.inner.contains(&key) {
+            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
+            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
             let inner = &self.inner;
             py.detach(|| inner.get(&key))
+        } else {
+            // A hit is served by the first poll, with the GIL held (polling never blocks); anything else waits
+            // without the GIL, delivering signals.
+            wait::block_on(py, self.inner.get_async(&key))?
         };
         match result {
             Ok(value) => value.to_py(py),

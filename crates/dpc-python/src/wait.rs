@@ -1,12 +1,11 @@
 //! Waiting for a load from the main thread without holding back Ctrl-C.
 //!
 //! Python runs signal handlers only on the main thread, between bytecodes, so a `get` that waits inside Rust
-//! would hold a `KeyboardInterrupt` back until the load ends. On the main thread, a `get` that is not a hit
-//! therefore drives dpc-core's `get_async` future: its load runs on one of the cache's demand threads while
-//! this thread sleeps (without the GIL) in short slices and runs `check_signals` between them. If a signal
-//! handler raises, the future is dropped: the wait is abandoned, the load is not, and its value is cached.
+//! would hold a `KeyboardInterrupt` back until the load ends. A `get` therefore drives dpc-core's `get_async`
+//! future: a hit is ready at once; otherwise the load runs on one of the cache's demand threads while this
+//! thread sleeps (without the GIL) in short slices and runs `check_signals` between them. If a signal handler
+//! raises, the future is dropped: the wait is abandoned, the load is not, and its value is cached.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -32,10 +31,16 @@ impl Wake for Unpark {
 }
 
 /// Runs `future` to completion on this thread, delivering signals (`KeyboardInterrupt`) while it is pending.
+///
+/// The first poll runs with the GIL held and a no-op waker: polling never blocks, so a hit is served without
+/// releasing the GIL or allocating a waker. Only a pending future gets a real waker and a wait without the GIL.
 pub fn block_on<F: Future>(py: Python<'_>, future: F) -> PyResult<F::Output> {
+    let mut future = pin!(future);
+    if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        return Ok(value);
+    }
     let waker = Waker::from(Arc::new(Unpark(thread::current())));
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
     loop {
         if let Poll::Ready(value) = future.as_mut().poll(&mut cx) {
             return Ok(value);
@@ -44,23 +49,4 @@ pub fn block_on<F: Future>(py: Python<'_>, future: F) -> PyResult<F::Output> {
         py.detach(|| thread::park_timeout(POLL));
         py.check_signals()?;
     }
-}
-
-/// Whether this is Python's main thread, the only one that runs signal handlers (asked once per thread).
-pub fn on_main_thread(py: Python<'_>) -> bool {
-    thread_local! {
-        static MAIN: Cell<Option<bool>> = const { Cell::new(None) };
-    }
-    MAIN.with(|m| {
-        if let Some(main) = m.get() {
-            return main;
-        }
-        let main = (|| -> PyResult<bool> {
-            let threading = py.import("threading")?;
-            Ok(threading.call_method0("current_thread")?.is(&threading.call_method0("main_thread")?))
-        })()
-        .unwrap_or(false);
-        m.set(Some(main));
-        main
-    })
 }
