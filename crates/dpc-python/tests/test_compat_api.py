@@ -554,3 +554,22 @@ def test_a_get_during_a_prefetch_joins_it_instead_of_loading_twice():
     cache.close()
     assert result == [2] and loads.count(2) == 1
     assert stats["misses"] == 1 and stats["hits"] == 1
+
+
+def test_history_size_bounds_what_the_predictor_sees():
+    pred = Fixed({})
+    with dpc.DynamicPrefetchingCache(Doubler(), pred, history_size=3) as cache:
+        for k in range(10):
+            cache.get(k)
+            cache.quiesce()
+    assert pred.calls[-1] == (9, [7, 8, 9])
+    assert max(len(h) for _, h in pred.calls) == 3
+
+
+def test_an_eviction_policy_instance_is_accepted():
+    policy = KeepEven()
+    cache = dpc.DynamicPrefetchingCache(Doubler(), Fixed({}), max_keys_cached=1, eviction_policy=policy, workers=0)
+    cache.get(1)
+    cache.get(2)
+    assert cache.eviction_policy is policy and cache.stats()["evictions"] == 1
+    cache.close()

@@ -182,3 +182,80 @@ def test_stubs_are_shipped():
 
     files = {p.name for p in res.files("dpc").iterdir()}
     assert {"py.typed", "_native.pyi"} <= files
+
+
+def test_invalidate_during_a_load_gives_the_waiter_its_value_but_keeps_nothing():
+    started, go = threading.Event(), threading.Event()
+
+    class Slow:
+        def __init__(self):
+            self.n = 0
+
+        def load(self, key):
+            self.n += 1
+            started.set()
+            go.wait(30)
+            return ("v", self.n)
+
+    p = Slow()
+    cache = dpc.PrefetchCache(p, predictor=None)
+    got = []
+    t = threading.Thread(target=lambda: got.append(cache.get(1)))
+    t.start()
+    assert started.wait(30)
+    cache.invalidate(1)
+    go.set()
+    t.join()
+    assert got == [("v", 1)]
+    assert 1 not in cache
+    assert cache.get(1) == ("v", 2)
+    cache.close()
+
+
+def test_insert_after_close_keeps_nothing():
+    cache = dpc.PrefetchCache(Doubler(), predictor=None)
+    cache.close()
+    assert cache.insert(1, "x") is False
+
+
+def test_none_is_a_value_like_any_other():
+    class Nones:
+        def __init__(self):
+            self.calls = 0
+
+        def load(self, key):
+            self.calls += 1
+            return None
+
+    p = Nones()
+    with dpc.PrefetchCache(p, predictor=None) as cache:
+        assert cache.get(1) is None and cache.get(1) is None
+        assert p.calls == 1 and cache.stats().hits == 1
+
+
+def test_a_native_miss_outside_the_file_is_an_empty_frame_and_not_prefetched():
+    p = dpc.MOTDataProvider(MOT / "comma.txt")
+    with dpc.PrefetchCache(p, predictor="sequential") as cache:
+        assert cache.get(12).detections != []
+        assert cache.get(13) == dpc.MOTFrameData(13, [])
+        cache.quiesce()
+        assert all(k <= 12 for k, _ in cache.snapshot().queued)
+        assert 14 not in cache
+
+
+def test_close_with_a_timeout_names_threads_left_in_user_code():
+    started, go = threading.Event(), threading.Event()
+
+    class Stuck:
+        def load(self, key):
+            if key == 2:
+                started.set()
+                go.wait(30)
+            return key
+
+    cache = dpc.PrefetchCache(Stuck(), predictor=Fixed({2: 1.0}), workers=1)
+    cache.get(1)
+    assert started.wait(30)
+    left = cache.close(timeout=0.05)
+    go.set()
+    assert left and any("worker" in name for name in left)
