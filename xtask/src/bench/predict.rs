@@ -35,7 +35,7 @@ struct Row {
 
 pub fn run(suite: &mut Suite) -> TaskResult {
     let limit: usize = std::env::var("DPC_BENCH_PREDICT_LIMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let shared = root().join("../shared/traces");
+    let shared = shared_traces();
     let fixtures = root().join("fixtures/traces");
     let traces: Vec<(&str, PathBuf, &'static str)> = vec![
         ("playback", shared.join("playback.txt"), ">= 0.95"),
@@ -332,6 +332,16 @@ fn real_time<K: OffsetKey>(
     Ok((scores, model_score(family, keys, setup, None).0))
 }
 
+/// The sample traces: `$DPC_SHARED_TRACES`, else `../shared/traces` beside the checkout, else two levels up
+/// (a worktree under `wt/`).
+fn shared_traces() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DPC_SHARED_TRACES") {
+        return PathBuf::from(dir);
+    }
+    let beside = root().join("../shared/traces");
+    if beside.is_dir() { beside } else { root().join("../../shared/traces") }
+}
+
 fn fmt(v: f64, digits: usize) -> String {
     if v.is_finite() { format!("{v:.digits$}") } else { "n/a".to_string() }
 }
@@ -371,7 +381,7 @@ fn cost(suite: &mut Suite) -> TaskResult {
         "\nPredictor cost: one `predict` call at history 30 after learning 2000 requests (median of batches).\n\n| trace | auto us | python us |\n|---|---:|---:|\n",
     );
     for name in ["playback", "annotate"] {
-        let Trace::Frames(keys) = Trace::load(root().join(format!("../shared/traces/{name}.txt")))? else {
+        let Trace::Frames(keys) = Trace::load(shared_traces().join(format!("{name}.txt")))? else {
             return Err(format!("{name} should hold frames").into());
         };
         let warm = &keys[..2000.min(keys.len())];
@@ -383,7 +393,7 @@ fn cost(suite: &mut Suite) -> TaskResult {
         suite.metric(&format!("cost.{name}.python.predict_us"), python_ns / 1e3, "us");
         let _ = writeln!(md, "| {name} | {:.2} | {:.2} |", auto_ns / 1e3, python_ns / 1e3);
     }
-    let Trace::Strings(pages) = Trace::load(root().join("../shared/traces/markov.txt"))? else {
+    let Trace::Strings(pages) = Trace::load(shared_traces().join("markov.txt"))? else {
         return Err("markov should hold strings".into());
     };
     let mut auto = Ensemble::<Arc<str>>::auto();
