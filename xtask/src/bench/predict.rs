@@ -169,7 +169,7 @@ fn model_score<K: OffsetKey>(family: Family, keys: &[K], setup: &Setup, ceiling:
     let none = simulate(keys, &mut dpc_core::NoPrefetch, setup, &SimOptions::default()).stall_ms;
     let best = oracle(keys, setup).stall_ms;
     let auto = simulate(keys, &mut Ensemble::<K>::auto(), setup, &SimOptions::default()).stall_ms;
-    let ceiling = ceiling.map_or(f64::NAN, |frames| {
+    let ceiling = ceiling.filter(|_| family != Family::Random).map_or(f64::NAN, |frames| {
         let blind = oracle_blind(frames, &seeks(frames, SEEK_FAR, 30), setup).stall_ms;
         family_score(family, none, blind, best)
     });
@@ -378,7 +378,7 @@ fn measure<K: OffsetKey>(
 /// The cost of one prediction at history 30, after the predictor has learned from 2000 requests.
 fn cost(suite: &mut Suite) -> TaskResult {
     let mut md = String::from(
-        "\nPredictor cost: one `predict` call at history 30 after learning 2000 requests (median of batches).\n\n| trace | auto us | python us |\n|---|---:|---:|\n",
+        "\nPredictor cost: one `predict` call at history 30 after learning 2000 requests (median of batches).\n\n| trace | auto us (median) | auto us (best batch) | python us (median) | python us (best batch) |\n|---|---:|---:|---:|---:|\n",
     );
     for name in ["playback", "annotate"] {
         let Trace::Frames(keys) = Trace::load(shared_traces().join(format!("{name}.txt")))? else {
@@ -387,11 +387,22 @@ fn cost(suite: &mut Suite) -> TaskResult {
         let warm = &keys[..2000.min(keys.len())];
         let mut auto = Ensemble::<u64>::auto();
         let auto_ns = predict_cost(&mut auto, warm);
+        let auto_best = best_cost(&mut auto, warm);
         let mut python = DynamicDataPredictor::video();
         let python_ns = predict_cost(&mut python, warm);
         suite.metric(&format!("cost.{name}.auto.predict_us"), auto_ns / 1e3, "us");
+        let python_best = best_cost(&mut python, warm);
         suite.metric(&format!("cost.{name}.python.predict_us"), python_ns / 1e3, "us");
-        let _ = writeln!(md, "| {name} | {:.2} | {:.2} |", auto_ns / 1e3, python_ns / 1e3);
+        suite.metric(&format!("cost.{name}.auto.predict_best_us"), auto_best, "us");
+        suite.metric(&format!("cost.{name}.python.predict_best_us"), python_best, "us");
+        let _ = writeln!(
+            md,
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            auto_ns / 1e3,
+            auto_best,
+            python_ns / 1e3,
+            python_best
+        );
     }
     let Trace::Strings(pages) = Trace::load(shared_traces().join("markov.txt"))? else {
         return Err("markov should hold strings".into());
@@ -399,7 +410,9 @@ fn cost(suite: &mut Suite) -> TaskResult {
     let mut auto = Ensemble::<Arc<str>>::auto();
     let ns = predict_cost(&mut auto, &pages[..2000.min(pages.len())]);
     suite.metric("cost.markov.auto.predict_us", ns / 1e3, "us");
-    let _ = writeln!(md, "| markov | {:.2} | n/a |", ns / 1e3);
+    let best = best_cost(&mut auto, &pages[..2000.min(pages.len())]);
+    suite.metric("cost.markov.auto.predict_best_us", best, "us");
+    let _ = writeln!(md, "| markov | {:.2} | {best:.2} | n/a | n/a |", ns / 1e3);
     suite.markdown(&md);
     Ok(())
 }
@@ -423,4 +436,29 @@ fn predict_cost<K: OffsetKey>(p: &mut dyn AccessPredictor<K>, warm: &[K]) -> f64
             std::hint::black_box(&out);
         }
     })
+}
+
+/// The fastest of 200 batches of 20 `predict` calls, in microseconds per call: on a loaded machine the median
+/// counts the time other processes held the core, the best batch much less.
+fn best_cost<K: OffsetKey>(p: &mut dyn AccessPredictor<K>, warm: &[K]) -> f64 {
+    let history = &warm[warm.len().saturating_sub(30)..];
+    let Some(current) = history.last() else { return f64::NAN };
+    let ctx = PredictContext::new(current, history)
+        .capacity(Some(512))
+        .max_prefetch(20)
+        .workers(4)
+        .load_latency(Some(Duration::from_millis(2)))
+        .request_interval(Some(Duration::from_millis(1)));
+    let mut out = Vec::new();
+    let mut best = f64::INFINITY;
+    for _ in 0..200 {
+        let t = std::time::Instant::now();
+        for _ in 0..20 {
+            out.clear();
+            p.predict(&ctx, &mut out);
+            std::hint::black_box(&out);
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / 20.0);
+    }
+    best
 }
