@@ -68,6 +68,37 @@ pub fn oracle<K: Hash + Eq>(keys: &[K], setup: &Setup) -> OracleReport {
     Oracle::new(&ids, setup).run()
 }
 
+/// The clairvoyant schedule of `keys` blind to the requests marked in `unforeseeable`: such a request, and
+/// everything after it, cannot be prefetched before it is issued (its load may start as soon as it is).
+///
+/// With the seeks of a trace marked ([`seeks`]), this is what the best *online* predictor could at most achieve:
+/// no predictor can know where a seek to a random frame goes, nor what follows it, before it happens. Its
+/// headroom against the plain oracle is the ceiling of any predictor on that trace.
+pub fn oracle_blind<K: Hash + Eq>(keys: &[K], unforeseeable: &[bool], setup: &Setup) -> OracleReport {
+    let ids = dense_ids(keys);
+    let mut o = Oracle::new(&ids, setup);
+    let mut next = keys.len();
+    o.blind = (0..keys.len())
+        .rev()
+        .map(|i| {
+            if unforeseeable.get(i).copied().unwrap_or(false) {
+                next = i;
+            }
+            next
+        })
+        .collect();
+    o.blind.reverse();
+    o.run()
+}
+
+/// Marks the seeks of a frame trace: requests farther than `far` from every one of the `recent` requests
+/// before them (the first request is not a seek: nothing is known before it anyway).
+pub fn seeks(keys: &[u64], far: u64, recent: usize) -> Vec<bool> {
+    (0..keys.len())
+        .map(|i| i > 0 && keys[i.saturating_sub(recent)..i].iter().all(|&k| k.abs_diff(keys[i]) > far))
+        .collect()
+}
+
 /// Maps keys to dense ids `0..distinct`.
 fn dense_ids<K: Hash + Eq>(keys: &[K]) -> Vec<usize> {
     let mut map: HashMap<&K, usize> = HashMap::new();
@@ -108,6 +139,11 @@ struct Oracle<'a> {
     cur: usize,
     /// Every request before `scan` (and at or after `cur`) is resident or in flight.
     scan: usize,
+    /// Requests issued so far (the one being served included).
+    issued: usize,
+    /// `blind[i]`: the first unforeseeable request at or after `i` (the trace's length if none); empty when
+    /// every request is foreseeable.
+    blind: Vec<usize>,
     report: OracleReport,
 }
 
@@ -134,6 +170,8 @@ impl<'a> Oracle<'a> {
             idle: vec![true; setup.workers],
             cur: 0,
             scan: 0,
+            issued: 0,
+            blind: Vec::new(),
             report: OracleReport::default(),
         }
     }
@@ -144,6 +182,7 @@ impl<'a> Oracle<'a> {
         for i in 0..self.trace.len() {
             let key = self.trace[i];
             self.complete_until(t);
+            self.issued = i + 1;
             let served = match self.slot[key] {
                 Slot::Resident => {
                     self.report.hits += 1;
@@ -233,6 +272,12 @@ impl<'a> Oracle<'a> {
             self.scan += 1;
         }
         if self.scan >= self.trace.len() {
+            return false;
+        }
+        // Blind: nothing at or after the next unforeseeable request that has not been issued yet.
+        if let Some(&b) = self.blind.get(self.issued)
+            && self.scan >= b
+        {
             return false;
         }
         let (j, key) = (self.scan, self.trace[self.scan]);

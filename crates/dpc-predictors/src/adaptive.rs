@@ -1,12 +1,10 @@
 //! Adaptive predictors for integer keys that need no tuning: stride streams with a growing window,
 //! the majority delta of the history, and learned next-delta transitions.
 
-use hashbrown::HashMap;
-
 use dpc_core::{AccessPredictor, PredictContext};
 
 use crate::OffsetKey;
-use crate::scores::{Counts, Scores};
+use crate::scores::{Counts, HashMap, Scores};
 
 /// Stride and direction detection on several streams at once, with a window that grows while the
 /// predictions keep hitting (the Linux readahead idea).
@@ -262,7 +260,7 @@ impl Default for DeltaMarkov {
             prev: None,
             prev_delta: 0,
             global: Counts::new(),
-            by_prev: HashMap::new(),
+            by_prev: HashMap::default(),
             states: Vec::new(),
             next: Vec::new(),
             memo: Vec::new(),

@@ -1,12 +1,10 @@
 //! The classic strategies of the prefetching literature: sequential lookahead, Markov successors
 //! (first order, or second order for user sessions), and a weighted combinator.
 
-use hashbrown::HashMap;
-
 use dpc_core::{AccessPredictor, PredictContext};
 
 use crate::OffsetKey;
-use crate::scores::{Counts, Scores};
+use crate::scores::{Counts, HashMap, Scores};
 
 /// Sequential lookahead: the next `depth` keys after the current one, scored `1 / distance`.
 ///
@@ -75,8 +73,8 @@ impl<K: OffsetKey> Default for Markov<K> {
             steps: None,
             max_successors: 16,
             max_keys: 65_536,
-            first: HashMap::new(),
-            second: HashMap::new(),
+            first: HashMap::default(),
+            second: HashMap::default(),
             prev: None,
             prev2: None,
             scores: Scores::new(),

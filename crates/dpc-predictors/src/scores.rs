@@ -2,7 +2,9 @@
 
 use std::hash::Hash;
 
-use hashbrown::HashMap;
+/// The maps of the predictors: hashbrown with a fixed seed, so that iteration order, and with it every
+/// tie-break, is the same in every run (a predictor is a deterministic function of what it observed).
+pub(crate) type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Scores by key, merged either by sum or by "at least once" (`1 - (1 - a)(1 - b)`), reused across calls.
 #[derive(Clone, Debug)]
@@ -12,7 +14,7 @@ pub(crate) struct Scores<K> {
 
 impl<K: Hash + Eq + Clone> Scores<K> {
     pub(crate) fn new() -> Self {
-        Scores { map: HashMap::new() }
+        Scores { map: HashMap::default() }
     }
 
     pub(crate) fn clear(&mut self) {

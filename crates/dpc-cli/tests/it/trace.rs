@@ -36,3 +36,36 @@ fn every_kind_generates_and_unknown_kinds_fail() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown trace kind"));
 }
+
+#[test]
+fn gen_trace_takes_the_family_parameters() {
+    let out = dpc(&[
+        "gen",
+        "trace",
+        "fastforward",
+        "-n",
+        "300",
+        "--seed",
+        "2",
+        "--speeds",
+        "2,4",
+        "--jump-rate",
+        "0",
+        "--seek-rate",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames: Vec<i64> = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.parse().unwrap()).collect();
+    let steps: Vec<i64> = frames.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(steps.iter().all(|d| *d == 2 || *d == 4), "{steps:?}");
+    for args in
+        [&["scrub", "--scrub-steps", "40,90"][..], &["interleaved", "--cursors", "3"], &["playback", "--jumps=-30,7"]]
+    {
+        let out = dpc(&[&["gen", "trace", "-n", "50"][..], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 50);
+    }
+    let out = dpc(&["gen", "trace", "playback", "--cursors", "3"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trace kind playback does not use the parameter cursors"));
+}

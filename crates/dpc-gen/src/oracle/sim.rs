@@ -8,12 +8,18 @@
 //! The clock is the oracle's: same think time, latency and workers.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
 use dpc_core::{AccessPredictor, Key, PredictContext};
 
 use super::{OracleReport, Setup};
+
+/// A map with a fixed hash seed: its iteration order, and with it the ranking of equal scores, is the same in
+/// every run, so the model is deterministic.
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
 /// The cache settings the model needs beyond [`Setup`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +75,11 @@ pub fn simulate_outcomes<K: Key>(
     let think = setup.think.as_nanos() as u64;
     let capacity = setup.capacity.max(1);
     let mut report = OracleReport::default();
-    let mut slots: HashMap<K, Slot> = HashMap::new();
-    let mut scores: HashMap<K, f64> = HashMap::new();
+    let mut slots: HashMap<K, Slot> = HashMap::default();
+    let mut scores: HashMap<K, f64> = HashMap::default();
     let mut queue: VecDeque<(K, f64)> = VecDeque::new();
     let mut done: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-    let mut flight_keys: HashMap<u64, K> = HashMap::new();
+    let mut flight_keys: HashMap<u64, K> = HashMap::default();
     let mut idle = setup.workers;
     let mut history: VecDeque<K> = VecDeque::new();
     let mut out = Vec::new();

@@ -87,3 +87,24 @@ fn string_keys_work_too() {
     let r = oracle(&trace, &setup(2, 1, 4, 10));
     assert_eq!((r.hits, r.misses, r.loads), (3, 1, 3), "{r:?}");
 }
+
+#[test]
+fn the_blind_oracle_pays_each_seek_once() {
+    use dpc_gen::oracle::{oracle_blind, seeks};
+    // Playback with two seeks far away: the plain oracle foresees them, the blind one loads each seek's frame
+    // on demand and prefetches what follows it during that load.
+    let mut keys: Vec<u64> = (100..200).collect();
+    keys.extend(50_000..50_100);
+    keys.extend(9_000..9_100);
+    let marks = seeks(&keys, 1000, 30);
+    assert_eq!(marks.iter().filter(|&&m| m).count(), 2);
+    assert!(marks[100] && marks[200] && !marks[0]);
+    let setup = Setup::default();
+    let plain = oracle(&keys, &setup);
+    let blind = oracle_blind(&keys, &marks, &setup);
+    assert_eq!((plain.misses, plain.stall_ms), (1, 2.0));
+    assert_eq!(blind.misses, 3, "the first request and the two seeks");
+    assert_eq!(blind.stall_ms, 6.0, "one latency per seek, no stall after it");
+    // Marking nothing is the plain oracle.
+    assert_eq!(oracle_blind(&keys, &vec![false; keys.len()], &setup), plain);
+}

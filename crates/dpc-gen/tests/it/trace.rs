@@ -89,3 +89,170 @@ fn the_committed_generalisation_traces_match_the_generator() {
         assert_eq!(committed, generate(kind, 3000, 42), "regenerate with: dpc gen trace {kind} -n 3000 --seed 42");
     }
 }
+
+mod params {
+    use dpc_gen::trace::{Family, ParamError, Trace, TraceKind, TraceParams, generate, generate_with};
+
+    fn frames(kind: TraceKind, n: usize, seed: u64, p: &TraceParams) -> Vec<u64> {
+        match generate_with(kind, n, seed, p).unwrap() {
+            Trace::Frames(k) => k,
+            Trace::Strings(_) => panic!("{kind} has frame keys"),
+        }
+    }
+
+    /// The steps between requests, on the circle of frames.
+    fn deltas(k: &[u64]) -> Vec<i64> {
+        let n = dpc_gen::trace::FRAMES as i64;
+        k.windows(2)
+            .map(|w| {
+                let d = (w[1] as i64 - w[0] as i64).rem_euclid(n);
+                if d > n / 2 { d - n } else { d }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_parameters_is_the_plain_generator_byte_for_byte() {
+        for kind in TraceKind::ALL {
+            assert_eq!(generate_with(kind, 700, 3, &TraceParams::new()).unwrap(), generate(kind, 700, 3), "{kind}");
+        }
+        // The kind's own values given explicitly change nothing either.
+        let explicit = TraceParams::new().jumps([-15, -5, -1, 5, 15, 30]).jump_rate(0.084).seek_rate(0.016);
+        assert_eq!(
+            generate_with(TraceKind::Playback, 700, 3, &explicit).unwrap(),
+            generate(TraceKind::Playback, 700, 3)
+        );
+        assert_eq!(
+            generate_with(TraceKind::Interleaved, 700, 3, &TraceParams::new().cursors(2)).unwrap(),
+            generate(TraceKind::Interleaved, 700, 3)
+        );
+    }
+
+    #[test]
+    fn parameters_are_respected() {
+        let jumps = [-40, 7, 90];
+        let p = TraceParams::new().jumps(jumps).jump_rate(0.2).seek_rate(0.0);
+        let d = deltas(&frames(TraceKind::Playback, 4000, 1, &p));
+        assert!(d.iter().all(|x| *x == 1 || jumps.contains(x)), "only the step and the jump set");
+        let jumped = d.iter().filter(|&&x| x != 1).count() as f64 / d.len() as f64;
+        assert!((0.17..0.23).contains(&jumped), "jump rate 0.2, measured {jumped}");
+        let seeks = TraceParams::new().jump_rate(0.0).seek_rate(0.1);
+        let d = deltas(&frames(TraceKind::Backward, 4000, 1, &seeks));
+        let far = d.iter().filter(|&&x| x != -1).count() as f64 / d.len() as f64;
+        assert!((0.08..0.12).contains(&far), "seek rate 0.1, measured {far}");
+
+        let d = deltas(&frames(TraceKind::Annotate, 4000, 2, &TraceParams::new().jumps([25]).seek_rate(0.0)));
+        assert!(d.iter().all(|x| [1, -1, 0, 25].contains(x)), "annotation steps and the jump set only");
+        assert!(d.contains(&25) && d.contains(&0) && d.contains(&-1));
+    }
+
+    #[test]
+    fn cursors_speeds_and_scrub_steps() {
+        // Four cursors: every request but the first four is one past a cursor's previous position.
+        let k = frames(TraceKind::Interleaved, 3000, 4, &TraceParams::new().cursors(4).jump_rate(0.0).seek_rate(0.0));
+        let mut cursors: Vec<u64> = k[..4].to_vec();
+        for &x in &k[4..] {
+            let c = cursors.iter().position(|&c| c + 1 == x).expect("one past a cursor");
+            cursors[c] = x;
+        }
+        let one = frames(TraceKind::Interleaved, 500, 4, &TraceParams::new().cursors(1).jump_rate(0.0).seek_rate(0.0));
+        assert!(deltas(&one).iter().all(|&d| d == 1));
+
+        let p = TraceParams::new().speeds([2, 4]).jump_rate(0.0).seek_rate(0.0);
+        let d = deltas(&frames(TraceKind::FastForward, 4000, 5, &p));
+        assert!(d.iter().all(|x| [2, 4].contains(x)));
+        let changes = d.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!((40..130).contains(&changes), "speed changes about 2 % of requests: {changes}");
+        let d = deltas(&frames(TraceKind::FastForward, 4000, 5, &TraceParams::new()));
+        for speed in [1, 2, 4] {
+            assert!(d.iter().filter(|&&x| x == speed).count() > 400, "default speeds 1, 2, 4: {speed}");
+        }
+
+        let p = TraceParams::new().scrub_steps([50, 130]).seek_rate(0.0);
+        let d = deltas(&frames(TraceKind::Scrub, 6000, 6, &p));
+        assert!(d.iter().all(|&x| [50, 130, -50, -130, 1, 2, 3, -1, -2, -3].contains(&x)), "{d:?}");
+        // A run of big steps goes one way and is followed by a fine search.
+        let runs = d.windows(2).filter(|w| w[0].abs() >= 50 && w[1].abs() >= 50).count();
+        assert!(runs > 100, "big steps come in runs: {runs}");
+        assert!(d.windows(2).all(|w| !(w[0].abs() >= 50 && w[1].abs() >= 50) || w[0].signum() == w[1].signum()));
+        let after = d.windows(2).filter(|w| w[0].abs() >= 50 && w[1].abs() < 50).all(|w| w[1].abs() <= 3);
+        assert!(after, "a fine search follows the big steps");
+    }
+
+    #[test]
+    fn new_kinds_and_families_are_deterministic_per_seed() {
+        for kind in [TraceKind::FastForward, TraceKind::Scrub] {
+            let a = generate(kind, 800, 1);
+            assert_eq!(a, generate(kind, 800, 1));
+            assert_ne!(a, generate(kind, 800, 2));
+        }
+        for family in Family::ALL {
+            assert_eq!(family.member(7), family.member(7), "{family}");
+            assert_eq!(family.generate(600, 7), family.generate(600, 7), "{family}");
+            assert_ne!(family.generate(600, 7), family.generate(600, 8), "{family}");
+            assert_eq!(family.generate(600, 7).len(), 600);
+        }
+        // Members differ in their parameters, not only in their randomness.
+        let sets: std::collections::HashSet<Vec<i64>> =
+            (0..10).map(|s| Family::Seeks.member(s).1.jumps.unwrap()).collect();
+        assert!(sets.len() >= 9, "jump sets per seed: {sets:?}");
+        assert!((0..20).map(|s| Family::Cursors.member(s).1.cursors.unwrap()).any(|c| c == 4));
+    }
+
+    #[test]
+    fn bad_parameters_are_typed_errors() {
+        let check = |kind, p: TraceParams, want: ParamError, msg: &str| {
+            let err = generate_with(kind, 10, 0, &p).unwrap_err();
+            assert_eq!(err, want);
+            assert_eq!(err.to_string(), msg);
+        };
+        check(
+            TraceKind::Playback,
+            TraceParams::new().cursors(3),
+            ParamError::NotFor { kind: TraceKind::Playback, param: "cursors" },
+            "trace kind playback does not use the parameter cursors",
+        );
+        check(
+            TraceKind::Scan,
+            TraceParams::new().seek_rate(0.1),
+            ParamError::NotFor { kind: TraceKind::Scan, param: "seek_rate" },
+            "trace kind scan does not use the parameter seek_rate",
+        );
+        check(
+            TraceKind::Playback,
+            TraceParams::new().jump_rate(1.5),
+            ParamError::Rate { param: "jump_rate", value: 1.5 },
+            "jump_rate must be in [0, 1], got 1.5",
+        );
+        check(
+            TraceKind::Playback,
+            TraceParams::new().jump_rate(0.6).seek_rate(0.5),
+            ParamError::Rate { param: "jump_rate + seek_rate", value: 1.1 },
+            "jump_rate + seek_rate must be in [0, 1], got 1.1",
+        );
+        check(
+            TraceKind::FastForward,
+            TraceParams::new().speeds([2, 0]),
+            ParamError::ZeroStep { param: "speeds" },
+            "speeds must not contain 0",
+        );
+        check(
+            TraceKind::Playback,
+            TraceParams::new().jumps(Vec::new()),
+            ParamError::Empty { param: "jumps" },
+            "jumps must not be empty",
+        );
+        check(
+            TraceKind::Scrub,
+            TraceParams::new().scrub_steps([100_000]),
+            ParamError::TooFar { param: "scrub_steps", value: 100_000 },
+            "scrub_steps: a step of 100000 is larger than the 100000 frames",
+        );
+        check(
+            TraceKind::Interleaved,
+            TraceParams::new().cursors(0),
+            ParamError::Cursors { value: 0 },
+            "cursors must be 1 to 64, got 0",
+        );
+    }
+}

@@ -74,3 +74,44 @@ fn auto_works_on_string_keys_through_markov() {
     assert!(score_of(&pred, &Arc::from("b")) > 0.99, "{pred:?}");
     let _ = Markov::<Arc<str>>::new();
 }
+
+/// Always predicts the key `current + 50` with score 1.
+#[derive(Debug)]
+struct Leaps;
+
+impl AccessPredictor<u64> for Leaps {
+    fn predict(&mut self, ctx: &PredictContext<'_, u64>, out: &mut Vec<(u64, f64)>) {
+        out.push((ctx.current + 50, 1.0));
+    }
+    fn name(&self) -> &str {
+        "leaps"
+    }
+}
+
+#[test]
+fn weights_are_kept_apart_by_the_kind_of_step() {
+    // Scrubbing-like: five steps of +1, then five leaps of +50, again and again. Overall both members are
+    // right about half the time; but after a leap (a far move) the next step is a leap four times in five.
+    let mut history = vec![1000u64];
+    for _ in 0..40 {
+        for step in [1, 1, 1, 1, 1, 50, 50, 50, 50, 50] {
+            history.push(history.last().unwrap() + step);
+        }
+    }
+    let mut e = Ensemble::empty().with(Sequential::with_depth(1)).with(Leaps);
+    let feed = |e: &mut Ensemble<u64>, keys: &[u64], upto: usize| {
+        for i in 0..upto {
+            e.observe(&keys[i]);
+            predict(e as &mut dyn AccessPredictor<u64>, &keys[..=i]);
+        }
+    };
+    // Stop right after the first leap of a run.
+    let first_leap = history.len() - 5;
+    feed(&mut e, &history, first_leap + 1);
+    let pred = predict(&mut e as &mut dyn AccessPredictor<u64>, &history[..=first_leap]);
+    let cur = history[first_leap];
+    let (leap, step) = (score_of(&pred, &(cur + 50)), score_of(&pred, &(cur + 1)));
+    assert!(leap > 0.7 && step < 0.3, "after a far move the leaps member leads: {pred:?}");
+    let w = e.weights();
+    assert!(w[1].1 > 0.7 && w[0].1 < 0.3, "the weights of the far context: {w:?}");
+}
