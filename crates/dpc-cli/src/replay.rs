@@ -10,7 +10,7 @@ use dpc_gen::trace::Trace;
 
 use crate::CliResult;
 
-/// The closed-loop setup shared by `replay` and `oracle` (shared/BENCHMARKS.md §1).
+/// The closed-loop setup shared by `replay` and `oracle` (docs/BENCHMARKS.md, "Replay and the oracle").
 #[derive(Debug, clap::Args)]
 pub struct SetupArgs {
     /// A trace file: one key per line (all non-negative integers: frame numbers; otherwise strings).

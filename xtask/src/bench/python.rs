@@ -1,4 +1,4 @@
-//! The `python` suite (shared/BENCHMARKS.md §6): dynamic-prefetching-cache 0.1.2 and dpc side by side, from
+//! The `python` suite (docs/BENCHMARKS.md, "python"): dynamic-prefetching-cache 0.1.2 and dpc side by side, from
 //! Python, in one run of `crates/dpc-python/bench/bench.py`.
 //!
 //! The suite builds the package (release profile) into a venv under `target/bench/python-venv` with the original
