@@ -165,7 +165,11 @@ impl<P: DataProvider> PrefetchCache<P> {
     /// [`get`](Self::get) for async callers, on any executor: it never blocks the executor's thread. A hit is
     /// ready at once; a late hit awaits the load in flight; a miss runs the load on one of the cache's own
     /// demand threads (never behind a prefetch) and awaits it. Dropping the future abandons the wait, not the
-    /// load, whose value is still cached.
+    /// load, whose value is still cached. The first poll of a hit never blocks and takes no lock, so a caller
+    /// may poll it once while holding a lock of its own (the Python bindings serve hits this way with the GIL
+    /// held); any other first poll takes the control lock briefly.
+    ///
+    /// With tokio: `let frame = cache.get_async(&7).await?;` in any task; no `spawn_blocking` is needed.
     ///
     /// ```
     /// # use std::convert::Infallible;

@@ -31,12 +31,14 @@
 //! | piece | what it is |
 //! |---|---|
 //! | [`DataProvider`] | where values come from; called from several threads, never twice at once for one key |
+//! | [`AsyncDataProvider`], [`BlockOn`] | an async source, driven by the cache's own threads on no particular runtime |
 //! | [`AccessPredictor`] | scores likely next keys; runs on the scheduler thread |
 //! | [`EvictionPolicy`] | tie-break among equally unlikely victims |
 //! | [`Stats`] | counters with hit rate, accuracy, coverage (serde) |
 //! | [`Event`] | typed events for an optional callback, delivered in order |
 //! | [`NoPrefetch`], [`Lookahead`] | built-in predictors; many more in `dpc-predictors` |
 
+mod async_provider;
 mod cache;
 mod error;
 mod event;
@@ -45,6 +47,7 @@ mod snapshot;
 mod stats;
 mod traits;
 
+pub use async_provider::{AsyncDataProvider, BlockOn};
 pub use cache::{CloseReport, DEFAULT_CLOSE_TIMEOUT, GetError, PrefetchCache, PrefetchCacheBuilder};
 pub use error::{BuildError, CacheError};
 pub use event::Event;

@@ -514,3 +514,63 @@ fn an_idle_cache_parks_its_scheduler() {
     cache.quiesce();
     assert!(cache.stats().scheduler_wakeups > wakeups);
 }
+
+/// An async source whose every load is completed by another thread (as an I/O reactor would), after the
+/// future has returned `Pending` once.
+struct Reactor;
+
+impl dpc_core::AsyncDataProvider for Reactor {
+    type Key = u64;
+    type Value = String;
+    type Error = crate::support::Refused;
+
+    fn load(&self, key: &u64) -> impl std::future::Future<Output = Result<String, Self::Error>> + Send {
+        struct Pending {
+            key: u64,
+            done: Arc<std::sync::atomic::AtomicBool>,
+            started: bool,
+        }
+        impl std::future::Future for Pending {
+            type Output = Result<String, crate::support::Refused>;
+            fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                if self.done.load(Ordering::SeqCst) {
+                    return Poll::Ready(if self.key == 13 {
+                        Err(crate::support::Refused(13))
+                    } else {
+                        Ok(value_of(self.key))
+                    });
+                }
+                if !self.started {
+                    self.started = true;
+                    let (done, waker) = (Arc::clone(&self.done), cx.waker().clone());
+                    std::thread::spawn(move || {
+                        done.store(true, Ordering::SeqCst);
+                        waker.wake();
+                    });
+                }
+                Poll::Pending
+            }
+        }
+        Pending { key: *key, done: Arc::default(), started: false }
+    }
+
+    fn contains(&self, key: &u64) -> bool {
+        *key < 100
+    }
+}
+
+#[test]
+fn an_async_provider_is_driven_by_the_cache_s_threads_on_no_runtime() {
+    let cache = PrefetchCache::builder(dpc_core::BlockOn::new(Reactor)).predictor(Lookahead::new(3)).build().unwrap();
+    assert_eq!(*cache.get(&1).unwrap(), value_of(1), "a demand load on the caller's thread");
+    cache.quiesce();
+    assert!((2..=4).all(|k| cache.contains(&k)), "prefetches ran on the workers");
+    assert_eq!(*block_on(cache.get_async(&50)).unwrap(), value_of(50), "a miss of get_async on a demand thread");
+    match cache.get(&13) {
+        Err(CacheError::Provider { key: 13, source }) => assert_eq!(*source, crate::support::Refused(13)),
+        other => panic!("expected the provider's own error, got {other:?}"),
+    }
+    cache.prefetch([200]);
+    cache.quiesce();
+    assert!(!cache.contains(&200), "contains() of the async provider is honoured");
+}
