@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod mot;
+mod output;
 mod replay;
 mod trace;
 

@@ -2,38 +2,40 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dpc_gen::mot::{MotParams, generate_with_progress};
+use dpc_gen::mot::{GenError, MAX_FRAMES, MAX_SIDE, MAX_TRACKS, MIN_SIDE, MotParams, generate_with_progress};
 use dpc_mot::{LineError, Mode, MotError, MotProvider, Separator, SeqInfo, WriteFormat};
 use serde::Serialize;
 
 use crate::CliResult;
+use crate::output::OutFile;
 
 /// Options of `dpc gen mot` (those of the Python reference script, plus the line layout).
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
-    /// Output file; `-` or nothing writes to stdout.
+    /// Output file; `-` or nothing writes to stdout. An existing file is replaced only once the new one is
+    /// complete (it is written beside it and renamed), so a failed run leaves it as it was.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Number of tracks (ids 1..=N).
-    #[arg(short, long, default_value_t = 100)]
+    /// Number of tracks (ids 1..=N), 1 to 1000000.
+    #[arg(short, long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TRACKS)))]
     tracks: u32,
-    /// Number of frames (1..=N).
-    #[arg(short, long, default_value_t = 1000)]
+    /// Number of frames (1..=N), 1 to 9223372036854775807 (the largest frame a parser reads back).
+    #[arg(short, long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_FRAMES))]
     frames: u64,
-    /// Image width in pixels.
-    #[arg(long, default_value_t = 1920)]
+    /// Image width in pixels, 16 to 1000000.
+    #[arg(long, default_value_t = 1920, value_parser = side())]
     width: u32,
-    /// Image height in pixels.
-    #[arg(long, default_value_t = 1080)]
+    /// Image height in pixels, 16 to 1000000.
+    #[arg(long, default_value_t = 1080, value_parser = side())]
     height: u32,
-    /// Shortest track, in frames.
+    /// Shortest track, in frames (0 counts as 1; more than --frames counts as --frames).
     #[arg(long, default_value_t = 50)]
     min_track_length: u64,
-    /// Longest track, in frames [default: 40 % of the frames].
+    /// Longest track, in frames, at least --min-track-length [default: 40 % of the frames].
     #[arg(long)]
     max_track_length: Option<u64>,
     /// Random seed: the same seed and options give the same bytes.
@@ -57,6 +59,10 @@ pub struct GenArgs {
     /// Print a JSON summary on the last line of stdout (needs --output).
     #[arg(long)]
     json: bool,
+}
+
+fn side() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(MIN_SIDE)..=i64::from(MAX_SIDE))
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -100,10 +106,16 @@ pub fn generate(args: GenArgs) -> CliResult {
         seed: args.seed,
         format: WriteFormat { separator, crlf: args.crlf, columns: args.columns, decimals: args.decimals },
     };
+    // Everything is checked before the output is touched.
+    params.validate()?;
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if to_stdout && args.json {
         return Err("--json needs --output: stdout already carries the data".into());
     }
+    let out = match args.output.as_ref().filter(|_| !to_stdout) {
+        Some(path) => Some(OutFile::create(path)?),
+        None => None,
+    };
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -119,12 +131,16 @@ pub fn generate(args: GenArgs) -> CliResult {
         bar.set_position(p.frames_done);
         bar.set_message(format!("{:.1} MB", p.bytes as f64 / 1e6));
     };
-    let summary = match args.output.as_ref().filter(|_| !to_stdout) {
-        None => generate_with_progress(&params, io::stdout().lock(), &mut on_progress)?,
-        Some(path) => {
-            let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            generate_with_progress(&params, BufWriter::with_capacity(0, file), &mut on_progress)
-                .map_err(|e| format!("{}: {e}", path.display()))?
+    let summary = match out {
+        None => match generate_with_progress(&params, io::stdout().lock(), &mut on_progress) {
+            Err(GenError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        },
+        Some(mut file) => {
+            let summary = generate_with_progress(&params, &mut file, &mut on_progress)
+                .map_err(|e| format!("{}: {e}", file.path().display()))?;
+            file.commit()?;
+            summary
         }
     };
     bar.finish_and_clear();
