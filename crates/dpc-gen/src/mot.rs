@@ -515,6 +515,35 @@ mod tests {
     }
 
     #[test]
+    fn every_parameter_has_a_checked_range() {
+        let d = MotParams::default();
+        let bad = [
+            MotParams { frames: MAX_FRAMES + 1, ..d },
+            MotParams { frames: u64::MAX, ..d },
+            MotParams { tracks: 0, ..d },
+            MotParams { tracks: MAX_TRACKS + 1, ..d },
+            MotParams { tracks: u32::MAX, ..d },
+            MotParams { width: 0, ..d },
+            MotParams { height: MIN_SIDE - 1, ..d },
+            MotParams { width: MAX_SIDE + 1, ..d },
+            MotParams { format: WriteFormat { decimals: 10, ..d.format }, ..d },
+        ];
+        for p in bad {
+            let err = p.validate().unwrap_err();
+            assert!(matches!(err, GenError::InvalidParams(_)), "{p:?}");
+            assert!(matches!(generate(&p, io::sink()), Err(GenError::InvalidParams(_))), "{p:?}");
+        }
+        // The extremes themselves are accepted, and the default max track length does not overflow.
+        let edge = MotParams { frames: MAX_FRAMES, tracks: 1, width: MAX_SIDE, height: MIN_SIDE, ..d };
+        assert!(edge.validate().is_ok());
+        assert_eq!(edge.track_lengths(), (50, MAX_FRAMES / 5 * 2 + (MAX_FRAMES % 5) * 2 / 5));
+        let mut g = Generator::new(&edge).unwrap();
+        let mut rows = Vec::new();
+        assert_eq!(g.next_frame(&mut rows), Some(1), "the first frame of a huge sequence comes at once");
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
     fn progress_reaches_the_end() {
         let mut last = None;
         let s = generate_with_progress(&MotParams::default(), io::sink(), |p| last = Some(*p)).unwrap();

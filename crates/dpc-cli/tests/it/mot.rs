@@ -87,3 +87,78 @@ fn inspect_mot_reads_seqinfo_and_sees_unsorted_files() {
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(text.contains("not sorted by frame") && text.contains("25 fps"), "{text}");
 }
+
+/// The files in `dir` (names only), sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn gen_mot_refuses_bad_options_without_touching_the_output() {
+    // Before, `-f 0` and friends truncated the file and then failed.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.txt");
+    std::fs::write(&p, "precious\n").unwrap();
+    let out = p.to_str().unwrap();
+    for bad in [
+        &["-f", "0"][..],
+        &["--width", "0"],
+        &["--height", "15"],
+        &["--width", "1000001"],
+        &["--min-track-length", "10", "--max-track-length", "5"],
+        &["-f", "18446744073709551615"],
+        &["-f", "9223372036854775808"],
+        &["-f", "1000", "-t", "4294967295"],
+        &["-t", "0"],
+        &["--decimals", "10"],
+        &["--columns", "5"],
+    ] {
+        let r = dpc(&[&["gen", "mot", "-q", "-o", out][..], bad].concat());
+        assert!(!r.status.success(), "{bad:?} was accepted");
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(!stderr.contains("panicked"), "{bad:?}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious\n", "{bad:?} touched the file");
+    }
+    assert_eq!(listing(dir.path()), ["p.txt"], "no temporary file is left behind");
+    // The ranges are in --help.
+    let help = String::from_utf8(dpc(&["gen", "mot", "--help"]).stdout).unwrap();
+    assert!(help.contains("1 to 1000000") && help.contains("16 to 1000000") && help.contains("9223372036854775807"));
+
+    // A good run replaces the file, and leaves nothing else.
+    let json = last_json(&dpc(&["gen", "mot", "-q", "-t", "3", "-f", "20", "--json", "-o", out]));
+    assert_eq!(std::fs::metadata(&p).unwrap().len(), json["bytes"].as_u64().unwrap());
+    assert_eq!(listing(dir.path()), ["p.txt"]);
+    // A target that is not a regular file is written in place.
+    assert!(dpc(&["gen", "mot", "-q", "-t", "3", "-f", "20", "-o", "/dev/null"]).status.success());
+}
+
+#[test]
+fn an_interrupted_gen_mot_leaves_the_old_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.txt");
+    std::fs::write(&p, "precious\n").unwrap();
+    // A generation of hours, killed once it has written its first block.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpc"))
+        .args(["gen", "mot", "-q", "-t", "1000", "-f", "9223372036854775807", "-o"])
+        .arg(&p)
+        .spawn()
+        .unwrap();
+    let tmp = loop {
+        let written = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.file_name() != "p.txt" && e.metadata().unwrap().len() > 0);
+        if let Some(e) = written {
+            break e.path();
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the generation ended early");
+        std::thread::yield_now();
+    };
+    assert!(tmp.file_name().unwrap().to_string_lossy().starts_with(".p.txt."), "{tmp:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious\n");
+}
