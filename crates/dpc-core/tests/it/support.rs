@@ -173,7 +173,7 @@ pub fn must_finish<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
 }
 
 /// What a background `get` returns: the value, copied out, or the error.
-pub type Got = Result<String, dpc_core::CacheError>;
+pub type Got = Result<String, dpc_core::CacheError<u64, Refused>>;
 
 /// Starts `get(key)` on another thread.
 pub fn get_in_background(cache: &Arc<PrefetchCache<Arc<TestProvider>>>, key: u64) -> std::thread::JoinHandle<Got> {
