@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod demo;
 mod mot;
 mod output;
