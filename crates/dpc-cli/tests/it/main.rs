@@ -2,5 +2,6 @@
 
 mod demo;
 mod mot;
+mod progress;
 mod replay;
 mod trace;
