@@ -69,7 +69,8 @@ fn inspect_mot_reports_frames_rows_columns_order_and_diagnostics() {
     let strict = dpc(&["inspect", "mot", "--strict", path.to_str().unwrap()]);
     assert_eq!(strict.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&strict.stderr);
-    assert!(stderr.contains("line 7 (byte 114)") && stderr.contains("bad_lines.txt"), "{stderr}");
+    // The first bad line of the file (before, the frame-only index spoke first and named line 7).
+    assert!(stderr.contains("line 2 (byte 22)") && stderr.contains("bad_lines.txt"), "{stderr}");
 }
 
 #[test]
@@ -161,4 +162,84 @@ fn an_interrupted_gen_mot_leaves_the_old_file_whole() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious\n");
+}
+
+#[test]
+fn inspect_mot_numbers_come_from_one_pass_and_agree() {
+    // Frame columns that index, other columns that do not parse: before, the report said
+    // "2 frames, 2 with rows" beside "rows 0" (index and parse disagreed).
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("odd.txt");
+    std::fs::write(&f, "1,1,a,b,c,d\n2,2,x,1,1,1\n3,3,1,1,1,1\n").unwrap();
+    let json = last_json(&dpc(&["inspect", "mot", "--json", f.to_str().unwrap()]));
+    assert_eq!((json["rows"].as_u64(), json["bad_lines"].as_u64()), (Some(1), Some(2)), "{json}");
+    assert_eq!((json["frames"].as_u64(), json["frames_with_rows"].as_u64()), (Some(1), Some(1)), "{json}");
+    assert_eq!(json["first_frame"], 3);
+    // Whatever the input, rows and frames agree with each other.
+    for path in [Path::new("/bin/ls"), &fixture("bad_lines.txt"), &fixture("unsorted_scattered.txt")] {
+        if !path.exists() {
+            continue;
+        }
+        let j = last_json(&dpc(&["inspect", "mot", "--json", path.to_str().unwrap()]));
+        let n = |k: &str| j[k].as_u64().unwrap();
+        let columns: u64 = j["columns"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(columns, n("rows"), "{path:?}");
+        assert!(n("frames_with_rows") <= n("rows") && n("runs") <= n("rows"), "{path:?}: {j}");
+        assert_eq!(n("lines"), n("rows") + n("blank_lines") + n("bad_lines"), "{path:?}");
+        assert_eq!(n("frames_with_rows") == 0, n("rows") == 0, "{path:?}");
+    }
+}
+
+#[test]
+fn inspect_mot_reads_pipes_and_fifos_once() {
+    // Before, a FIFO blocked forever (opened twice) and `<(cat file)` lost its rows to the first read.
+    // `timeout` turns a regression into a failure instead of a hung test.
+    let file = fixture("unsorted_id_major.txt");
+    let expected = last_json(&dpc(&["inspect", "mot", "--json", file.to_str().unwrap()]));
+    assert!(expected["rows"].as_u64().unwrap() > 0);
+    let same = |got: &serde_json::Value| {
+        for k in ["rows", "frames", "frames_with_rows", "ids", "runs", "sorted", "lines", "bad_lines", "bytes"] {
+            assert_eq!(got[k], expected[k], "{k}");
+        }
+    };
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat '{}' | timeout 60 '{}' inspect mot --json -", file.display(), env!("CARGO_BIN_EXE_dpc")))
+        .output()
+        .unwrap();
+    same(&last_json(&piped));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("gt.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let (fifo, file) = (fifo.clone(), file.clone());
+        std::thread::spawn(move || std::fs::write(fifo, std::fs::read(file).unwrap()).unwrap())
+    };
+    let out = Command::new("timeout")
+        .args(["60", env!("CARGO_BIN_EXE_dpc"), "inspect", "mot", "--json"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    same(&last_json(&out));
+}
+
+#[test]
+fn inspect_mot_stops_at_an_endless_line() {
+    // Before, `dpc inspect mot /dev/zero` grew to gigabytes looking for a line end.
+    for mode in [&[][..], &["--strict"]] {
+        let out = Command::new("timeout")
+            .args(["60", env!("CARGO_BIN_EXE_dpc"), "inspect", "mot", "/dev/zero"])
+            .args(mode)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("/dev/zero: line 1 (byte 0)") && stderr.contains("longer than 65536 bytes"),
+            "{stderr}"
+        );
+        assert!(stderr.len() < 2000, "the message quotes a bounded part of the line");
+    }
 }
