@@ -155,6 +155,12 @@ fn an_interrupted_gen_mot_leaves_the_old_file_whole() {
         if let Some(e) = written {
             break e.path();
         }
+        if std::fs::read(&p).unwrap() != b"precious\n" {
+            // The generation writes into the target itself: stop it and fail (before, it truncated it at once).
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the target was overwritten while the generation ran");
+        }
         assert!(child.try_wait().unwrap().is_none(), "the generation ended early");
         std::thread::yield_now();
     };
