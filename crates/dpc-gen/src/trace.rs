@@ -276,7 +276,7 @@ pub const FRAMES: u64 = 100_000;
 pub const PAGES: usize = 400;
 
 /// Generates `n` requests of `kind` from `seed`. A pure function of its arguments: the first `n` keys of
-/// [`keys`]`(kind, seed)`. It holds the whole trace in memory; [`write`] streams one of any length.
+/// [`keys`]`(kind, seed)`. It holds the whole trace in memory; [`write()`] streams one of any length.
 pub fn generate(kind: TraceKind, n: usize, seed: u64) -> Trace {
     let keys = keys(kind, seed).take(n);
     if kind == TraceKind::Markov {
