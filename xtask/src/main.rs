@@ -1,7 +1,8 @@
 //! `cargo xtask`: the workspace's own automation (see matklad's cargo-xtask).
 //!
 //! - `cargo xtask gen-data [--check]`: write the committed fixtures deterministically, or check they are unchanged.
-//! - `cargo xtask bench [SUITE...]`: run the benchmark suites of shared/BENCHMARKS.md and write `target/bench/`.
+//! - `cargo xtask bench [SUITE...]`: run the benchmark suites of docs/BENCHMARKS.md and write `target/bench/`.
+//! - `cargo xtask snapshots --check REFERENCES`: fail on committed insta snapshots no test referenced.
 //! - `cargo xtask ci`: run `.ci/run`.
 
 use std::path::{Path, PathBuf};
@@ -9,15 +10,20 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod gen_data;
+mod snapshots;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("gen-data") => gen_data::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("snapshots") => snapshots::run(&args[1..]),
         Some("ci") => ci(),
         _ => {
-            eprintln!("usage: cargo xtask <gen-data [--check] | bench [{}] | ci>", bench::SUITES.join("|"));
+            eprintln!(
+                "usage: cargo xtask <gen-data [--check] | bench [{}] | snapshots --check REFERENCES | ci>",
+                bench::SUITES.join("|")
+            );
             return ExitCode::from(2);
         }
     };

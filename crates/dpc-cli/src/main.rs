@@ -10,6 +10,7 @@ mod mot;
 mod output;
 mod replay;
 mod trace;
+mod view;
 
 /// What every subcommand returns: errors are printed by `main` and exit with status 1.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -36,6 +37,8 @@ enum Cmd {
     /// Inspect a file and report what it holds.
     #[command(subcommand)]
     Inspect(InspectCmd),
+    /// Navigate a MOT file in the terminal and watch the prefetching cache work.
+    View(view::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +64,7 @@ fn main() {
         Cmd::Gen(GenCmd::Mot(args)) => mot::generate(args),
         Cmd::Gen(GenCmd::Trace(args)) => trace::generate(args),
         Cmd::Inspect(InspectCmd::Mot(args)) => mot::inspect(args),
+        Cmd::View(args) => view::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err}");

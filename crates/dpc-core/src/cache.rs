@@ -61,7 +61,7 @@ use load::Admission;
 use state::{FlightOf, Key, Shared, closed};
 
 use crate::snapshot::{InFlight, Resident};
-use crate::{CacheError, DataProvider, Event, LoadKind, Snapshot, Stats};
+use crate::{CacheError, DataProvider, Event, LoadKind, SchedulerState, Snapshot, Stats};
 
 /// The error of a [`PrefetchCache`] over provider `P`: its key type and its own error type.
 pub type GetError<P> = CacheError<<P as DataProvider>::Key, <P as DataProvider>::Error>;
@@ -436,6 +436,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             queued: c.queue.iter().cloned().collect(),
             predicted: c.applied.clone(),
             stats: s.stats_locked(&c),
+            scheduler: SchedulerState::from_u8(s.scheduler_state.load(std::sync::atomic::Ordering::Relaxed)),
         }
     }
 

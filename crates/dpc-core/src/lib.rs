@@ -49,6 +49,6 @@ pub use cache::{CloseReport, DEFAULT_CLOSE_TIMEOUT, GetError, PrefetchCache, Pre
 pub use error::{BuildError, CacheError};
 pub use event::Event;
 pub use predict::{Lookahead, NoPrefetch};
-pub use snapshot::{InFlight, LoadKind, Resident, Snapshot};
+pub use snapshot::{InFlight, LoadKind, Resident, SchedulerState, Snapshot};
 pub use stats::Stats;
 pub use traits::{AccessPredictor, DataProvider, EvictionPolicy, Key, PredictContext};

@@ -31,6 +31,31 @@ pub struct Snapshot<K> {
     pub predicted: Vec<(K, f64)>,
     /// The counters at that instant.
     pub stats: Stats,
+    /// What the scheduler thread is doing.
+    pub scheduler: SchedulerState,
+}
+
+/// What the scheduler thread is doing, for tools that show what the cache costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SchedulerState {
+    /// Handling requests (or about to look at the log again).
+    Busy,
+    /// Requests come often: it naps briefly between looks at the log, so callers never wake it.
+    Polling,
+    /// Parked until the next request wakes it; it costs no CPU.
+    Parked,
+}
+
+impl SchedulerState {
+    pub(crate) fn from_u8(v: u8) -> Self {
+        match v {
+            1 => SchedulerState::Polling,
+            2 => SchedulerState::Parked,
+            _ => SchedulerState::Busy,
+        }
+    }
 }
 
 impl<K: PartialEq> Snapshot<K> {

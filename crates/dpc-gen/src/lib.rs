@@ -1,7 +1,7 @@
 //! # dpc-gen: generators, the replay harness and the oracle
 //!
 //! Deterministic data for dpc's tests and benchmarks, and the measuring stick of its predictors
-//! (shared/BENCHMARKS.md §1).
+//! (docs/BENCHMARKS.md, "Replay and the oracle").
 //!
 //! ```
 //! use dpc_gen::oracle::{Setup, oracle, simulate, SimOptions};

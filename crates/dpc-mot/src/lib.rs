@@ -50,4 +50,4 @@ pub use parse::{MAX_LINE_BYTES, Mode, Parsed, bom_len, frame_of, is_blank, parse
 pub use provider::{MotProvider, MotProviderBuilder, MotStats};
 pub use scan::{Scan, scan};
 pub use seqinfo::SeqInfo;
-pub use write::{Separator, WriteFormat, push_fixed, push_i64, push_u64, quantize, write_detection};
+pub use write::{Separator, WriteFormat, quantize, write_detection};

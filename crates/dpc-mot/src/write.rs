@@ -292,18 +292,10 @@ const DIGITS2: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Appends the decimal digits of `v`.
-pub fn push_u64(out: &mut Vec<u8>, v: u64) {
-    put_u64(out, v);
-}
-
-/// Appends the decimal digits of `v`, with a `-` when negative.
-pub fn push_i64(out: &mut Vec<u8>, v: i64) {
-    put_i64(out, v);
-}
-
 /// Appends `v` rounded to `decimals` digits after the point (`-4.00`, `10.25`); zero is written without a sign.
-pub fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: u32) {
+/// Only the tests call it; the writer uses `put_fixed` on its line buffer.
+#[cfg(test)]
+fn push_fixed(out: &mut Vec<u8>, v: f64, decimals: u32) {
     put_fixed(out, v, decimals);
 }
 

@@ -37,10 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .clip(true)
                 .policy(Policy::DropOldest)
                 .on_done(|done| {
-                    if let Ok(text) = done.result {
-                        if done.seq % 5 == 0 {
-                            println!("2 s chunk {:>3}: {text}", done.seq);
-                        }
+                    if let Ok(text) = done.result
+                        && done.seq.is_multiple_of(5)
+                    {
+                        println!("2 s chunk {:>3}: {text}", done.seq);
                     }
                 }),
         )

@@ -7,12 +7,23 @@ use std::time::Duration;
 
 use crate::chunk::{Chunk, Done, ProcessOutput};
 use crate::error::{BoxError, BuildError};
+use crate::process::{child_per_chunk, persistent_child};
 use crate::sample::{Sample, SampleRate};
-use crate::sink::{Finish, child_per_chunk, persistent_child};
+use crate::sink::Finish;
 
 pub(crate) type SerialFn<T, R> = Box<dyn FnMut(&Chunk<'_, T>) -> Result<R, BoxError> + Send>;
 pub(crate) type SharedFn<T, R> = Arc<dyn Fn(&Chunk<'_, T>) -> Result<R, BoxError> + Send + Sync>;
 pub(crate) type OnDone<R> = Box<dyn FnMut(Done<R>) + Send>;
+
+/// How long a process-mode consumer waits for its child by default: for a persistent child to take one chunk
+/// on its stdin, or to exit once its stdin is closed at `close`; for a per-chunk child to take its chunk, answer
+/// and exit. Set it per consumer with [`Consumer::timeout`].
+pub const DEFAULT_PROCESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest pool a thread or process consumer may have: `workers + queue` buffers.
+/// Each worker is a thread and each pooled buffer a slot in two channels allocated at build,
+/// so the pool is bounded like the stream buffer is.
+pub const MAX_POOL: usize = 1 << 16;
 
 /// What happens when a thread or process consumer has no free buffer (every pooled buffer is queued or in a callback).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,19 +149,23 @@ pub(crate) enum Exec<T, R> {
     /// and, for a persistent child, the hook that closes its stdin and waits for it.
     Process {
         desc: String,
+        /// The command, as `Debug` prints it (for errors).
+        command: String,
         workers: usize,
         start: StartProcess<T, R>,
     },
 }
 
+/// Starts a process mode for consumer `i` with a timeout.
 pub(crate) type StartProcess<T, R> =
-    Box<dyn FnOnce(usize) -> Result<(SharedFn<T, R>, Option<Finish>), BuildError> + Send>;
+    Box<dyn FnOnce(usize, Duration) -> Result<(SharedFn<T, R>, Option<Finish>), BuildError> + Send>;
 
 /// One consumer of the stream: its chunk size and shape, its callback and how it runs, and its policies.
 ///
 /// Built with [`serial`](Consumer::serial), [`threads`](Consumer::threads), [`process`](Consumer::process)
 /// or [`process_per_chunk`](Consumer::process_per_chunk), refined with the setters, and validated when the
 /// [`FanOut`](crate::FanOut) or [`Emitter`](crate::Emitter) is built.
+#[must_use = "a consumer does nothing until it is added to a `FanOut` or an `Emitter`"]
 pub struct Consumer<T, R = ()> {
     pub(crate) size: usize,
     pub(crate) clip: bool,
@@ -159,6 +174,7 @@ pub struct Consumer<T, R = ()> {
     pub(crate) flush: Flush<T>,
     pub(crate) policy: Policy,
     pub(crate) queue: usize,
+    pub(crate) timeout: Duration,
     pub(crate) exec: Exec<T, R>,
     pub(crate) on_done: Option<OnDone<R>>,
 }
@@ -173,6 +189,7 @@ impl<T: Sample, R: Send + 'static> Consumer<T, R> {
             flush: Flush::Short,
             policy: Policy::Block,
             queue: 2,
+            timeout: DEFAULT_PROCESS_TIMEOUT,
             exec,
             on_done: None,
         }
@@ -240,22 +257,42 @@ impl<T: Sample> Consumer<T, ProcessOutput> {
     /// Starts `command` once, at build, and writes every chunk's samples (little-endian bytes) to its stdin, in order,
     /// from one worker thread; `close` closes its stdin and waits for it to exit.
     /// The command's stdout and stderr are whatever `command` says (inherited by default).
+    ///
+    /// Every wait is bounded by the [`timeout`](Consumer::timeout): a chunk the child does not take within it fails,
+    /// the child is killed and every later chunk fails at once; a child that does not exit within it after its stdin
+    /// closed is killed. A failed write (a child that exited early) likewise fails every later chunk at once.
+    /// `close` reports failed chunks as [`Error::ChunksFailed`](crate::Error::ChunksFailed).
     pub fn process(size: usize, command: Command) -> Self {
         let desc = format!("process({command:?})");
-        let start: StartProcess<T, ProcessOutput> = Box::new(move |i| {
-            let (f, finish) = persistent_child::<T>(i, command)?;
+        let name = format!("{command:?}");
+        let start: StartProcess<T, ProcessOutput> = Box::new(move |i, timeout| {
+            let (f, finish) = persistent_child::<T>(i, command, timeout)?;
             Ok((f, Some(finish)))
         });
-        Self::new(size, Exec::Process { desc, workers: 1, start })
+        Self::new(size, Exec::Process { desc, command: name, workers: 1, start })
     }
 
     /// Starts `command` once per chunk on `workers` threads, writes the chunk's bytes to its stdin and collects its stdout
     /// as the chunk's result; a non-zero exit is a callback error.
     /// The child sees `OCYCLE_SEQ`, `OCYCLE_START` and `OCYCLE_LEN` in its environment.
+    ///
+    /// A child that has not exited within the [`timeout`](Consumer::timeout) is killed and its chunk fails
+    /// with an [`io::ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut) error.
+    /// `close` reports failed chunks as [`Error::ChunksFailed`](crate::Error::ChunksFailed).
     pub fn process_per_chunk(size: usize, workers: usize, command: Command) -> Self {
         let desc = format!("process_per_chunk({workers}, {command:?})");
-        let start: StartProcess<T, ProcessOutput> = Box::new(move |_| Ok((child_per_chunk::<T>(command), None)));
-        Self::new(size, Exec::Process { desc, workers, start })
+        let name = format!("{command:?}");
+        let start: StartProcess<T, ProcessOutput> =
+            Box::new(move |_, timeout| Ok((child_per_chunk::<T>(command, timeout), None)));
+        Self::new(size, Exec::Process { desc, command: name, workers, start })
+    }
+
+    /// Bounds every wait for a child process (default [`DEFAULT_PROCESS_TIMEOUT`], 10 s; process modes only):
+    /// see [`process`](Consumer::process) and [`process_per_chunk`](Consumer::process_per_chunk).
+    /// A timeout of zero is rejected at build.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -274,6 +311,7 @@ impl<T: fmt::Debug, R> fmt::Debug for Consumer<T, R> {
             .field("flush", &self.flush)
             .field("policy", &self.policy)
             .field("queue", &self.queue)
+            .field("timeout", &self.timeout)
             .field("mode", &mode)
             .finish_non_exhaustive()
     }
@@ -289,9 +327,13 @@ impl<T: fmt::Debug, R> fmt::Debug for Consumer<T, R> {
 #[non_exhaustive]
 pub struct ConsumerStats {
     /// Chunks cut from the stream (the next sequence number).
+    /// Once the emitter is flushed, `chunks_cut = chunks_completed + chunks_failed + chunks_dropped`.
     pub chunks_cut: u64,
-    /// Chunks whose callback ran to an end (success, error or panic).
+    /// Chunks whose callback succeeded.
     pub chunks_completed: u64,
+    /// Chunks whose callback failed: it returned an error (`callback_errors`; in process modes also a child that
+    /// failed, timed out or stopped taking input) or panicked (`callback_panics`).
+    pub chunks_failed: u64,
     /// Chunks discarded by the backpressure policy.
     pub chunks_dropped: u64,
     /// Stream samples in the dropped chunks (pad values excluded).

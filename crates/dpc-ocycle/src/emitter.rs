@@ -14,6 +14,7 @@ pub struct Emitter<T: Sample>(FanOut<T>);
 
 /// Builds an [`Emitter`]: the stream's clock and buffer around one consumer.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct EmitterBuilder<T: Sample>(FanOutBuilder<T>);
 
 impl<T: Sample> Emitter<T> {

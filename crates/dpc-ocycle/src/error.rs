@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::process::ExitStatus;
+use std::time::Duration;
 
 /// The error type callbacks return: any error, boxed.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -52,6 +53,36 @@ pub enum BuildError {
         /// Index of the consumer.
         consumer: usize,
     },
+    /// The stream buffer cannot be allocated: `capacity` samples of `sample_bytes` bytes each
+    /// (the default capacity is twice the largest chunk size).
+    BufferAlloc {
+        /// Capacity asked for, in samples.
+        capacity: usize,
+        /// Size of one sample in bytes.
+        sample_bytes: usize,
+    },
+    /// A thread or process consumer's pool (`workers + queue` buffers, each with a thread or a channel slot)
+    /// exceeds [`MAX_POOL`](crate::MAX_POOL).
+    PoolTooLarge {
+        /// Index of the consumer.
+        consumer: usize,
+        /// Workers asked for.
+        workers: usize,
+        /// Queue depth asked for.
+        queue: usize,
+    },
+    /// A process-mode timeout of zero would fail every chunk.
+    ZeroTimeout {
+        /// Index of the consumer.
+        consumer: usize,
+    },
+    /// A worker thread could not be started.
+    Thread {
+        /// Index of the consumer.
+        consumer: usize,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// A process-mode consumer's command could not be started.
     Spawn {
         /// Index of the consumer.
@@ -82,6 +113,20 @@ impl fmt::Display for BuildError {
             BuildError::InvalidSampler { consumer } => {
                 write!(f, "consumer {consumer}: sampler minimum pause exceeds its maximum")
             }
+            BuildError::BufferAlloc { capacity, sample_bytes } => {
+                write!(f, "cannot allocate a stream buffer of {capacity} samples of {sample_bytes} bytes")
+            }
+            BuildError::PoolTooLarge { consumer, workers, queue } => write!(
+                f,
+                "consumer {consumer}: {workers} workers + a queue of {queue} exceed the limit of {} pooled buffers",
+                crate::MAX_POOL
+            ),
+            BuildError::ZeroTimeout { consumer } => {
+                write!(f, "consumer {consumer}: a process timeout must be positive")
+            }
+            BuildError::Thread { consumer, source } => {
+                write!(f, "consumer {consumer}: cannot start a worker thread: {source}")
+            }
             BuildError::Spawn { consumer, command, source } => {
                 write!(f, "consumer {consumer}: cannot start {command}: {source}")
             }
@@ -92,7 +137,7 @@ impl fmt::Display for BuildError {
 impl StdError for BuildError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            BuildError::Spawn { source, .. } => Some(source),
+            BuildError::Spawn { source, .. } | BuildError::Thread { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -113,6 +158,32 @@ pub enum Error {
         /// Its exit status.
         status: ExitStatus,
     },
+    /// A persistent child process did not exit within the consumer's timeout after its stdin was closed;
+    /// it was killed.
+    ChildTimeout {
+        /// Index of the consumer.
+        consumer: usize,
+        /// The command, as `Debug` prints it.
+        command: String,
+        /// The timeout that passed.
+        after: Duration,
+    },
+    /// Chunks of a process-mode consumer failed: they did not reach the child, or (per chunk) the child failed,
+    /// timed out or could not start. Counted in [`ConsumerStats`](crate::ConsumerStats) too.
+    ChunksFailed {
+        /// Index of the consumer.
+        consumer: usize,
+        /// The command, as `Debug` prints it.
+        command: String,
+        /// Chunks whose delivery failed.
+        failed: u64,
+        /// Chunks delivered successfully.
+        completed: u64,
+        /// The first failure, as `Display` prints it.
+        first: String,
+        /// How the persistent child ended, if that failed too (also [`source`](StdError::source)).
+        child: Option<Box<Error>>,
+    },
     /// Waiting for a persistent child process failed.
     Wait {
         /// Index of the consumer.
@@ -131,6 +202,14 @@ impl fmt::Display for Error {
             Error::Child { consumer, command, status } => {
                 write!(f, "consumer {consumer}: {command} exited with {status}")
             }
+            Error::ChildTimeout { consumer, command, after } => {
+                write!(f, "consumer {consumer}: {command} did not exit within {after:?} of its input ending; killed")
+            }
+            Error::ChunksFailed { consumer, command, failed, completed, first, .. } => write!(
+                f,
+                "consumer {consumer}: {failed} of {} chunks for {command} failed; the first: {first}",
+                failed + completed
+            ),
             Error::Wait { consumer, command, source } => {
                 write!(f, "consumer {consumer}: waiting for {command} failed: {source}")
             }
@@ -142,6 +221,7 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Wait { source, .. } => Some(source),
+            Error::ChunksFailed { child: Some(child), .. } => Some(&**child),
             _ => None,
         }
     }

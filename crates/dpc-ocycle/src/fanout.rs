@@ -5,10 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::chunk::{ChunkError, Meta};
-use crate::consumer::{Consumer, ConsumerStats, Exec, Flush, Sampler, Stats};
+use crate::consumer::{Consumer, ConsumerStats, Exec, Flush, MAX_POOL, Sampler, Stats};
 use crate::error::{BuildError, Error};
 use crate::sample::{Sample, SampleRate};
-use crate::sink::{Ctx, SerialSink, Sink, ThreadSink};
+use crate::sink::{Ctx, Pool, ProcessHooks, SerialSink, Sink, ThreadSink};
 
 /// Default tolerance between a write's timestamp and the clock's expectation before the clock re-anchors.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_millis(10);
@@ -35,6 +35,7 @@ pub struct FanOut<T: Sample> {
 }
 
 /// Builds a [`FanOut`]: the stream's clock and buffer, and its consumers.
+#[must_use = "a builder does nothing until `build()` is called"]
 pub struct FanOutBuilder<T: Sample> {
     rate: SampleRate,
     tolerance: Duration,
@@ -42,7 +43,8 @@ pub struct FanOutBuilder<T: Sample> {
     entries: Vec<Entry<T>>,
 }
 
-type MakeSink<T> = Box<dyn FnOnce(usize) -> Result<Box<dyn Sink<T>>, BuildError> + Send>;
+/// Starts consumer `i`'s sink, given the stream buffer's capacity.
+type MakeSink<T> = Box<dyn FnOnce(usize, usize) -> Result<Box<dyn Sink<T>>, BuildError> + Send>;
 
 struct Entry<T> {
     size: usize,
@@ -51,6 +53,9 @@ struct Entry<T> {
     sampler: Sampler,
     flush: Flush<T>,
     workers: Option<usize>,
+    queue: usize,
+    /// The process modes' timeout (`None` for the other modes).
+    timeout: Option<Duration>,
     make: MakeSink<T>,
 }
 
@@ -91,9 +96,15 @@ impl<T: Sample> FanOut<T> {
         Ok(())
     }
 
-    /// Flushes, then stops and joins every worker and waits for child processes.
+    /// Flushes, then stops and joins every worker and waits for child processes (each wait bounded by the
+    /// consumer's [`timeout`](Consumer::timeout)).
     /// Idempotent: a second call does nothing and returns `Ok`. Later writes return [`Error::Closed`].
-    /// Returns the first failure of a persistent child process, if any.
+    ///
+    /// Returns the first problem of a process-mode consumer, in consumer order: its failed chunks
+    /// ([`Error::ChunksFailed`], with the counts), else a persistent child that exited unsuccessfully
+    /// ([`Error::Child`]) or did not exit in time ([`Error::ChildTimeout`]).
+    /// Failures of serial and thread callbacks are the caller's own results, delivered by `on_done` or kept for
+    /// [`take_errors`](Self::take_errors), and are not repeated here.
     pub fn close(&mut self) -> Result<(), Error> {
         if self.closed {
             return Ok(());
@@ -324,26 +335,43 @@ impl<T: Sample> FanOutBuilder<T> {
 
     /// Adds a consumer.
     pub fn consumer<R: Send + 'static>(mut self, consumer: Consumer<T, R>) -> Self {
-        let Consumer { size, clip, hop, sampler, flush, policy, queue, exec, on_done } = consumer;
-        let buf_hint = if clip { size } else { size.saturating_mul(2) };
-        let (workers, make): (Option<usize>, MakeSink<T>) = match exec {
-            Exec::Serial(f) => (None, Box::new(move |_| Ok(Box::new(SerialSink::new(f, on_done)) as Box<dyn Sink<T>>))),
+        let Consumer { size, clip, hop, sampler, flush, policy, queue, timeout, exec, on_done } = consumer;
+        // A chunk is never longer than the stream buffer, so neither is a pooled buffer.
+        let buf_hint = move |cap: usize| if clip { size } else { size.saturating_mul(2) }.min(cap);
+        let (workers, process, make): (Option<usize>, bool, MakeSink<T>) = match exec {
+            Exec::Serial(f) => {
+                (None, false, Box::new(move |_, _| Ok(Box::new(SerialSink::new(f, on_done)) as Box<dyn Sink<T>>)))
+            }
             Exec::Threads(n, f) => (
                 Some(n),
-                Box::new(move |_| {
-                    Ok(Box::new(ThreadSink::new(n, queue, buf_hint, policy, f, on_done, None)) as Box<dyn Sink<T>>)
+                false,
+                Box::new(move |i, cap| {
+                    let pool = Pool { workers: n, queue, buf_hint: buf_hint(cap), policy };
+                    Ok(Box::new(ThreadSink::new(i, pool, f, on_done, None)?) as Box<dyn Sink<T>>)
                 }),
             ),
-            Exec::Process { workers, start, .. } => (
+            Exec::Process { workers, command, start, .. } => (
                 Some(workers),
-                Box::new(move |i| {
-                    let (f, finish) = start(i)?;
-                    Ok(Box::new(ThreadSink::new(workers, queue, buf_hint, policy, f, on_done, finish))
-                        as Box<dyn Sink<T>>)
+                true,
+                Box::new(move |i, cap| {
+                    let (f, finish) = start(i, timeout)?;
+                    let pool = Pool { workers, queue, buf_hint: buf_hint(cap), policy };
+                    let process = ProcessHooks { command, finish };
+                    Ok(Box::new(ThreadSink::new(i, pool, f, on_done, Some(process))?) as Box<dyn Sink<T>>)
                 }),
             ),
         };
-        self.entries.push(Entry { size, clip, hop, sampler, flush, workers, make });
+        self.entries.push(Entry {
+            size,
+            clip,
+            hop,
+            sampler,
+            flush,
+            workers,
+            queue,
+            timeout: process.then_some(timeout),
+            make,
+        });
         self
     }
 
@@ -365,8 +393,16 @@ impl<T: Sample> FanOutBuilder<T> {
                 Some(h) if h != e.size && !e.clip => return Err(BuildError::HopWithoutClip { consumer: i }),
                 _ => {}
             }
-            if e.workers == Some(0) {
-                return Err(BuildError::ZeroWorkers { consumer: i });
+            if let Some(workers) = e.workers {
+                if workers == 0 {
+                    return Err(BuildError::ZeroWorkers { consumer: i });
+                }
+                if workers.checked_add(e.queue).is_none_or(|pool| pool > MAX_POOL) {
+                    return Err(BuildError::PoolTooLarge { consumer: i, workers, queue: e.queue });
+                }
+            }
+            if e.timeout == Some(Duration::ZERO) {
+                return Err(BuildError::ZeroTimeout { consumer: i });
             }
             if !e.sampler.is_valid() {
                 return Err(BuildError::InvalidSampler { consumer: i });
@@ -378,9 +414,14 @@ impl<T: Sample> FanOutBuilder<T> {
             Some(c) => c,
             None => largest.saturating_mul(2),
         };
+        // The whole stream buffer is allocated here, so a capacity the machine cannot hold is an error now,
+        // never an abort or a capacity-overflow panic later.
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(cap)
+            .map_err(|_| BuildError::BufferAlloc { capacity: cap, sample_bytes: std::mem::size_of::<T>() })?;
         let mut slots = Vec::with_capacity(entries.len());
         for (i, e) in entries.into_iter().enumerate() {
-            let sink = (e.make)(i)?;
+            let sink = (e.make)(i, cap)?;
             slots.push(Slot {
                 cut: Cutter {
                     size: e.size as u64,
@@ -399,7 +440,7 @@ impl<T: Sample> FanOutBuilder<T> {
             });
         }
         let mut fan = FanOut {
-            buf: Vec::with_capacity(cap),
+            buf,
             base: 0,
             cap,
             clock: Clock { rate, tolerance, anchors: VecDeque::with_capacity(16), discontinuities: 0 },

@@ -51,11 +51,12 @@ mod consumer;
 mod emitter;
 mod error;
 mod fanout;
+mod process;
 mod sample;
 mod sink;
 
 pub use chunk::{Chunk, ChunkError, Done, ProcessOutput};
-pub use consumer::{Consumer, ConsumerStats, Flush, Policy, Sampler, Stats};
+pub use consumer::{Consumer, ConsumerStats, DEFAULT_PROCESS_TIMEOUT, Flush, MAX_POOL, Policy, Sampler, Stats};
 pub use emitter::{Emitter, EmitterBuilder};
 pub use error::{BoxError, BuildError, CallbackError, Error};
 pub use fanout::{DEFAULT_TOLERANCE, FanOut, FanOutBuilder};

@@ -1,15 +1,13 @@
 //! Where chunks go once cut: run inline (serial), or copied into a pooled buffer and handed to worker threads.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 
-use crate::chunk::{Chunk, ChunkError, Done, Meta, ProcessOutput};
+use crate::chunk::{Chunk, ChunkError, Done, Meta};
 use crate::consumer::{ConsumerStats, OnDone, Policy, SerialFn, SharedFn};
 use crate::error::{BoxError, BuildError, CallbackError, Error, panic_message};
 use crate::sample::Sample;
@@ -45,11 +43,15 @@ fn run_callback<R>(f: impl FnOnce() -> Result<R, BoxError>) -> Result<R, Callbac
 }
 
 fn deliver<R>(on_done: &mut Option<OnDone<R>>, meta: Meta, result: Result<R, CallbackError>, ctx: &mut Ctx<'_>) {
-    ctx.stats.chunks_completed += 1;
     match &result {
-        Err(CallbackError::Failed(_)) => ctx.stats.callback_errors += 1,
-        Err(CallbackError::Panicked(_)) => ctx.stats.callback_panics += 1,
-        Ok(_) => {}
+        Ok(_) => ctx.stats.chunks_completed += 1,
+        Err(e) => {
+            ctx.stats.chunks_failed += 1;
+            match e {
+                CallbackError::Failed(_) => ctx.stats.callback_errors += 1,
+                CallbackError::Panicked(_) => ctx.stats.callback_panics += 1,
+            }
+        }
     }
     match on_done {
         Some(f) => f(Done::new(meta, result)),
@@ -112,6 +114,28 @@ struct InFlight<R> {
 
 pub(crate) type Finish = Box<dyn FnOnce(usize) -> Result<(), Error> + Send>;
 
+/// A thread or process consumer's pool: `workers + queue` buffers of `buf_hint` samples, and what to do when none is free.
+pub(crate) struct Pool {
+    pub workers: usize,
+    pub queue: usize,
+    pub buf_hint: usize,
+    pub policy: Policy,
+}
+
+/// What a process-mode consumer adds to thread mode: failed chunks are reported at close,
+/// and a persistent child is waited for.
+pub(crate) struct ProcessHooks {
+    /// The command, as `Debug` prints it.
+    pub command: String,
+    pub finish: Option<Finish>,
+}
+
+/// A process consumer's record of its failures, for `close`.
+struct ProcessState {
+    command: String,
+    first_failure: Option<String>,
+}
+
 /// Thread mode (and process mode, which is thread mode with a callback that feeds a child):
 /// each chunk is copied into a buffer from a bounded pool and sent to persistent workers over a bounded channel;
 /// buffers come back with the results, which are delivered in emission order.
@@ -130,38 +154,32 @@ pub(crate) struct ThreadSink<T, R> {
     in_flight: VecDeque<InFlight<R>>,
     on_done: Option<OnDone<R>>,
     finish: Option<Finish>,
+    process: Option<ProcessState>,
 }
 
 impl<T: Sample, R: Send + 'static> ThreadSink<T, R> {
+    /// Starts the workers of consumer `consumer`; `pool.workers + pool.queue` was checked against `MAX_POOL`.
     pub fn new(
-        workers: usize,
-        queue: usize,
-        buf_hint: usize,
-        policy: Policy,
+        consumer: usize,
+        pool: Pool,
         f: SharedFn<T, R>,
         on_done: Option<OnDone<R>>,
-        finish: Option<Finish>,
-    ) -> Self {
+        process: Option<ProcessHooks>,
+    ) -> Result<Self, BuildError> {
+        let Pool { workers, queue, buf_hint, policy } = pool;
         let pool = workers + queue;
         // Every job and every finished message carries one of the `pool` buffers, so neither channel can fill up.
         let (job_tx, job_rx) = bounded::<Job<T>>(pool);
         let (done_tx, done_rx) = bounded::<Finished<T, R>>(pool);
-        let handles = (0..workers)
-            .map(|_| {
-                let rx = job_rx.clone();
-                let tx = done_tx.clone();
-                let f = Arc::clone(&f);
-                std::thread::Builder::new()
-                    .name("ocycle-worker".into())
-                    .spawn(move || worker(&rx, &tx, &*f))
-                    .expect("spawning an ocycle worker thread")
-            })
-            .collect();
-        ThreadSink {
+        let (finish, process) = match process {
+            Some(ProcessHooks { command, finish }) => (finish, Some(ProcessState { command, first_failure: None })),
+            None => (None, None),
+        };
+        let mut sink = ThreadSink {
             job_tx: Some(job_tx),
-            job_rx,
+            job_rx: job_rx.clone(),
             done_rx,
-            workers: handles,
+            workers: Vec::with_capacity(workers),
             free: Vec::with_capacity(pool),
             allocated: 0,
             pool,
@@ -170,7 +188,20 @@ impl<T: Sample, R: Send + 'static> ThreadSink<T, R> {
             in_flight: VecDeque::with_capacity(pool),
             on_done,
             finish,
+            process,
+        };
+        for _ in 0..workers {
+            let rx = job_rx.clone();
+            let tx = done_tx.clone();
+            let f = Arc::clone(&f);
+            let handle = std::thread::Builder::new()
+                .name("ocycle-worker".into())
+                .spawn(move || worker(&rx, &tx, &*f))
+                // Dropping `sink` stops and joins the workers already started (and a child process).
+                .map_err(|source| BuildError::Thread { consumer, source })?;
+            sink.workers.push(handle);
         }
+        Ok(sink)
     }
 
     fn position(&self, seq: u64) -> Option<usize> {
@@ -194,6 +225,9 @@ impl<T: Sample, R: Send + 'static> ThreadSink<T, R> {
         while self.in_flight.front().is_some_and(|e| e.done.is_some()) {
             let entry = self.in_flight.pop_front().expect("front exists");
             let (meta, result) = entry.done.expect("checked");
+            if let (Some(p), Err(e)) = (&mut self.process, &result) {
+                p.first_failure.get_or_insert_with(|| e.to_string());
+            }
             deliver(&mut self.on_done, meta, result, ctx);
         }
     }
@@ -303,7 +337,18 @@ impl<T: Sample, R: Send + 'static> Sink<T> for ThreadSink<T, R> {
             return Ok(());
         }
         self.drain(ctx);
-        self.shutdown().map_err(|e| with_consumer(e, ctx.consumer))
+        let finished = self.shutdown().map_err(|e| with_consumer(e, ctx.consumer));
+        match self.process.take() {
+            Some(ProcessState { command, first_failure: Some(first) }) => Err(Error::ChunksFailed {
+                consumer: ctx.consumer,
+                command,
+                failed: ctx.stats.chunks_failed,
+                completed: ctx.stats.chunks_completed,
+                first,
+                child: finished.err().map(Box::new),
+            }),
+            _ => finished,
+        }
     }
 }
 
@@ -323,77 +368,7 @@ fn with_consumer(e: Error, consumer: usize) -> Error {
     match e {
         Error::Child { command, status, .. } => Error::Child { consumer, command, status },
         Error::Wait { command, source, .. } => Error::Wait { consumer, command, source },
+        Error::ChildTimeout { command, after, .. } => Error::ChildTimeout { consumer, command, after },
         other => other,
     }
-}
-
-/// The callback and close hook of a persistent child: chunks are written to its stdin in order by one worker.
-pub(crate) fn persistent_child<T: Sample>(
-    consumer: usize,
-    mut command: Command,
-) -> Result<(SharedFn<T, ProcessOutput>, Finish), BuildError> {
-    let name = format!("{command:?}");
-    let mut child = command.stdin(Stdio::piped()).spawn().map_err(|source| BuildError::Spawn {
-        consumer,
-        command: name.clone(),
-        source,
-    })?;
-    let stdin = Arc::new(Mutex::new((child.stdin.take(), Vec::<u8>::new())));
-    let for_close = Arc::clone(&stdin);
-    let f: SharedFn<T, ProcessOutput> = Arc::new(move |chunk: &Chunk<'_, T>| {
-        let mut guard = stdin.lock().unwrap_or_else(|e| e.into_inner());
-        let (pipe, scratch) = &mut *guard;
-        scratch.clear();
-        T::extend_le_bytes(chunk.data(), scratch);
-        pipe.as_mut().ok_or("the child's stdin is closed")?.write_all(scratch)?;
-        Ok(ProcessOutput { bytes: scratch.len() as u64, stdout: Vec::new() })
-    });
-    let finish: Finish = Box::new(move |consumer| {
-        // Closing stdin tells the child the stream ended.
-        drop(for_close.lock().unwrap_or_else(|e| e.into_inner()).0.take());
-        let status = child.wait().map_err(|source| Error::Wait { consumer, command: name.clone(), source })?;
-        if status.success() { Ok(()) } else { Err(Error::Child { consumer, command: name, status }) }
-    });
-    Ok((f, finish))
-}
-
-/// The callback of per-chunk process mode: one child per chunk, its stdout is the result.
-pub(crate) fn child_per_chunk<T: Sample>(command: Command) -> SharedFn<T, ProcessOutput> {
-    let command = Mutex::new(command);
-    Arc::new(move |chunk: &Chunk<'_, T>| {
-        let mut bytes = Vec::new();
-        T::extend_le_bytes(chunk.data(), &mut bytes);
-        let mut child = {
-            let mut c = command.lock().unwrap_or_else(|e| e.into_inner());
-            c.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .env("OCYCLE_SEQ", chunk.seq().to_string())
-                .env("OCYCLE_START", chunk.start().to_string())
-                .env("OCYCLE_LEN", chunk.len().to_string())
-                .spawn()?
-        };
-        let mut stdin = child.stdin.take().ok_or("the child has no stdin")?;
-        // Feed stdin from a second thread while this one reads stdout, so a chatty child cannot deadlock us.
-        let (written, output) = std::thread::scope(|s| {
-            let writer = s.spawn(|| {
-                let r = stdin.write_all(&bytes);
-                drop(stdin);
-                r
-            });
-            let output = child.wait_with_output();
-            (writer.join(), output)
-        });
-        let output = output?;
-        if !output.status.success() {
-            return Err(format!("child exited with {}", output.status).into());
-        }
-        match written {
-            Ok(Ok(())) => {}
-            // A child may legitimately stop reading early; its exit status is what counts.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err("the stdin writer panicked".into()),
-        }
-        Ok(ProcessOutput { bytes: bytes.len() as u64, stdout: output.stdout })
-    })
 }

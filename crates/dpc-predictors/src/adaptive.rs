@@ -65,12 +65,14 @@ impl Stride {
     }
 
     /// How many streams (cursors) are tracked at once. Default 4.
+    #[must_use]
     pub fn max_streams(mut self, n: usize) -> Self {
         self.max_streams = n.max(1);
         self
     }
 
     /// The window's first and largest size, in keys. Defaults 4 and 32.
+    #[must_use]
     pub fn window(mut self, initial: usize, max: usize) -> Self {
         self.initial_window = initial.max(1);
         self.max_window = max.max(self.initial_window);
@@ -281,12 +283,14 @@ impl DeltaMarkov {
     }
 
     /// The smallest chance still predicted, in (0, 1].
+    #[must_use]
     pub fn threshold(mut self, threshold: f64) -> Self {
         self.threshold = threshold.clamp(1e-6, 1.0);
         self
     }
 
     /// A fixed number of steps instead of the measured depth.
+    #[must_use]
     pub fn depth(mut self, steps: usize) -> Self {
         self.depth = Some(steps.max(1));
         self

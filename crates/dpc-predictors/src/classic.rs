@@ -100,24 +100,28 @@ impl<K: OffsetKey> Markov<K> {
     }
 
     /// 1 (the last key decides) or 2 (the last two keys decide the first step). Other values are clamped.
+    #[must_use]
     pub fn order(mut self, order: usize) -> Self {
         self.order = order.clamp(1, 2);
         self
     }
 
     /// The smallest chance still predicted, in (0, 1].
+    #[must_use]
     pub fn threshold(mut self, threshold: f64) -> Self {
         self.threshold = threshold.clamp(1e-6, 1.0);
         self
     }
 
     /// Follows the transitions this many steps instead of the measured lookahead plus one.
+    #[must_use]
     pub fn steps(mut self, steps: usize) -> Self {
         self.steps = Some(steps.max(1));
         self
     }
 
     /// How many successors are remembered per key (the rarest is replaced). Default 16.
+    #[must_use]
     pub fn max_successors(mut self, n: usize) -> Self {
         self.max_successors = n.max(1);
         self
@@ -127,6 +131,7 @@ impl<K: OffsetKey> Markov<K> {
     /// less for the others, combined with any learned chance as "at least once"), so that they stay resident
     /// in preference to keys nobody predicts and are fetched when nothing likelier is. Keys must have been seen
     /// twice. Default 48, and never more than 3/4 of the cache's capacity; 0 disables it.
+    #[must_use]
     pub fn popular(mut self, n: usize) -> Self {
         self.hot_len = n;
         self.hot.clear();
@@ -136,6 +141,7 @@ impl<K: OffsetKey> Markov<K> {
     /// At most this many keys (and, for order 2, pairs) keep successor counts; past it the keys seen only
     /// once are forgotten, or everything if that is not enough, so memory stays bounded on endless streams
     /// of new keys. Default 65 536.
+    #[must_use]
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n.max(16);
         self
@@ -312,6 +318,7 @@ impl<K: OffsetKey> Weighted<K> {
     }
 
     /// Adds a member with its weight (negative and non-finite weights count as 0).
+    #[must_use]
     pub fn with(mut self, predictor: impl AccessPredictor<K>, weight: f64) -> Self {
         let weight = if weight.is_finite() { weight.max(0.0) } else { 0.0 };
         self.members.push((Box::new(predictor), weight));

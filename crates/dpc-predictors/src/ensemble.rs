@@ -64,18 +64,21 @@ impl<K: OffsetKey> Ensemble<K> {
     }
 
     /// Adds a member.
+    #[must_use]
     pub fn with(mut self, predictor: impl AccessPredictor<K>) -> Self {
         self.members.push(Member { predictor: Box::new(predictor), weight: 0.5, last: Vec::new(), fresh: false });
         self
     }
 
     /// How fast weights follow the members' recent rewards, in (0, 1]. Default 0.05 (about 20 requests).
+    #[must_use]
     pub fn learning_rate(mut self, rate: f64) -> Self {
         self.learning_rate = rate.clamp(1e-4, 1.0);
         self
     }
 
     /// Members weighing less are ignored until they recover. Default 0.02.
+    #[must_use]
     pub fn min_weight(mut self, w: f64) -> Self {
         self.min_weight = w.clamp(0.0, 1.0);
         self

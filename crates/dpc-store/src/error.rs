@@ -49,7 +49,37 @@ pub enum StoreError {
         /// What is wrong, for example `"max_chunks must be at least 1"`.
         reason: &'static str,
     },
-    /// A serialized entry is larger than the file tier's whole size limit, so it was not written.
+    /// The directory is not empty and was not created by a dpc-store cache (it has no dpc-store `CACHEDIR.TAG`),
+    /// so the cache refuses to write into it or remove anything from it: its files may be someone else's.
+    NotOwned {
+        /// The directory.
+        path: PathBuf,
+        /// One of the files found in it, to help tell whose directory it is.
+        example: Option<String>,
+    },
+    /// A TTL shorter than one millisecond but not zero: TTLs have millisecond resolution (entries store Unix
+    /// milliseconds, Redis expiry is in milliseconds), and rounding it to zero would silently delete the key.
+    InvalidTtl {
+        /// The key being set.
+        key: String,
+        /// The TTL given.
+        ttl: std::time::Duration,
+    },
+    /// The Redis tier (feature `redis`) could not be used. Lookups never return it (a Redis failure is a miss);
+    /// writes and invalidations return it after the local tiers were updated, because another process may still
+    /// read what Redis holds.
+    Redis {
+        /// What the cache was doing, for example `"set"`, `"delete"`, `"invalidate prefix"`, `"parse URL"`.
+        op: &'static str,
+        /// The key involved, if one.
+        key: Option<String>,
+        /// What kind of failure.
+        kind: RedisFailure,
+        /// The Redis client's message.
+        detail: String,
+    },
+    /// A serialized entry is larger than the file tier's size limit (the whole limit, or the entry limit),
+    /// so it was not written.
     EntryTooLarge {
         /// The key whose entry was refused.
         key: String,
@@ -58,6 +88,34 @@ pub enum StoreError {
         /// The configured limit in bytes.
         limit: u64,
     },
+}
+
+/// What kind of Redis failure a [`StoreError::Redis`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisFailure {
+    /// The connect or response timeout passed.
+    Timeout,
+    /// Redis could not be reached: refused, reset, closed.
+    Connection,
+    /// Redis answered with an error.
+    Server,
+    /// Not tried: the tier is backing off after a recent failure.
+    BackingOff,
+    /// The URL does not parse.
+    InvalidUrl,
+}
+
+impl fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedisFailure::Timeout => "timed out",
+            RedisFailure::Connection => "cannot connect",
+            RedisFailure::Server => "error answer",
+            RedisFailure::BackingOff => "backing off after a failure",
+            RedisFailure::InvalidUrl => "invalid URL",
+        })
+    }
 }
 
 impl StoreError {
@@ -77,10 +135,15 @@ impl StoreError {
     /// The path involved, when the error is about a file or directory.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            StoreError::ReadOnly { path, .. } | StoreError::DiskFull { path, .. } | StoreError::Io { path, .. } => {
-                Some(path)
-            }
-            StoreError::Serialize { .. } | StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+            StoreError::ReadOnly { path, .. }
+            | StoreError::DiskFull { path, .. }
+            | StoreError::Io { path, .. }
+            | StoreError::NotOwned { path, .. } => Some(path),
+            StoreError::Serialize { .. }
+            | StoreError::EntryTooLarge { .. }
+            | StoreError::InvalidConfig { .. }
+            | StoreError::InvalidTtl { .. }
+            | StoreError::Redis { .. } => None,
         }
     }
 }
@@ -95,6 +158,25 @@ impl fmt::Display for StoreError {
             StoreError::Io { op, path, source } => write!(f, "cannot {op} {}: {source}", path.display()),
             StoreError::Serialize { key, source } => write!(f, "cannot serialize the value of key {key:?}: {source}"),
             StoreError::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            StoreError::NotOwned { path, example } => {
+                write!(f, "{} is not a dpc-store cache directory: it is not empty", path.display())?;
+                if let Some(name) = example {
+                    write!(f, " (it holds {name:?})")?;
+                }
+                write!(f, " and has no dpc-store CACHEDIR.TAG; give the cache a new or empty directory")
+            }
+            StoreError::Redis { op, key, kind, detail } => {
+                write!(f, "Redis tier: cannot {op}")?;
+                if let Some(key) = key {
+                    write!(f, " key {key:?}")?;
+                }
+                write!(f, ": {kind}: {detail}")
+            }
+            StoreError::InvalidTtl { key, ttl } => write!(
+                f,
+                "TTL {ttl:?} for key {key:?} is shorter than one millisecond, the TTL resolution \
+                 (use Duration::ZERO to delete, or at least 1 ms)"
+            ),
             StoreError::EntryTooLarge { key, size, limit } => {
                 write!(f, "entry for key {key:?} is {size} bytes, larger than the cache's limit of {limit} bytes")
             }
@@ -109,7 +191,11 @@ impl Error for StoreError {
             | StoreError::DiskFull { source, .. }
             | StoreError::Io { source, .. } => Some(source),
             StoreError::Serialize { source, .. } => Some(source),
-            StoreError::EntryTooLarge { .. } | StoreError::InvalidConfig { .. } => None,
+            StoreError::EntryTooLarge { .. }
+            | StoreError::InvalidConfig { .. }
+            | StoreError::NotOwned { .. }
+            | StoreError::InvalidTtl { .. }
+            | StoreError::Redis { .. } => None,
         }
     }
 }

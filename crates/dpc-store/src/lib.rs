@@ -40,27 +40,41 @@
 //! | [`StreamCache`], [`StateKey`], [`ChunkKey`], [`TrainedState`] | content-addressed memo of states and chunk results |
 //! | [`ContentHash`], [`ContentHasher`] | stable XXH3-128 content hash of bytes, samples or JSON |
 //! | [`Clock`], [`SystemClock`], [`ManualClock`] | injectable wall clock, so TTL tests never sleep |
-//! | [`StoreError`] | typed errors: read-only directory, full disk, other I/O, serialization, size |
+//! | [`StoreError`], [`RedisFailure`] | typed errors: read-only directory, full disk, other I/O, serialization, size, a directory that is not the cache's, a TTL under 1 ms, Redis |
 //!
-//! The crate has no cargo features; it depends on `lru`, `serde`, `serde_json` and `xxhash-rust` only.
+//! | `RedisConfig` (feature `redis`) | a shared Redis tier below the file tier, with timeouts and back-off |
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` (off by default) | `TieredCacheBuilder::redis`: the same documents in Redis under a namespace, TTL as expiry, prefix invalidation by `SCAN`; a down or slow Redis degrades to the local tiers within its timeouts |
+//!
+//! Without features it depends on `lru`, `serde`, `serde_json`, `xxhash-rust` (and `libc` on Unix).
 //! See `docs/store.md` for the on-disk format and the guarantees in detail.
 
 mod clock;
 mod error;
 mod file;
 mod hash;
+#[cfg(feature = "redis")]
+mod redis_tier;
 mod stream;
 mod tiered;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::StoreError;
+pub use error::{RedisFailure, StoreError};
 pub use hash::{ContentHash, ContentHasher, ParseHashError};
+#[cfg(feature = "redis")]
+pub use redis_tier::{
+    DEFAULT_REDIS_BACKOFF, DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_MAX_BACKOFF, DEFAULT_REDIS_NAMESPACE,
+    DEFAULT_REDIS_RESPONSE_TIMEOUT, RedisConfig,
+};
 pub use stream::{
     ChunkKey, DEFAULT_MAX_CHUNKS, DEFAULT_MAX_STATES_PER_FILTER, StateKey, StreamCache, StreamCacheBuilder,
     StreamStats, TrainedState,
 };
 pub use tiered::{
-    CleanupReport, DEFAULT_MEMORY_CAPACITY, DEFAULT_TTL, STALE_TEMP_AGE, StoreStats, TieredCache, TieredCacheBuilder,
+    CleanupReport, DEFAULT_MAX_ENTRY_BYTES, DEFAULT_MEMORY_CAPACITY, DEFAULT_TTL, STALE_TEMP_AGE, StoreStats,
+    TieredCache, TieredCacheBuilder,
 };
 
 #[cfg(test)]

@@ -13,7 +13,15 @@ fn entry_names_are_32_lowercase_hex_digits_and_json() {
     assert_eq!(classify(&name.to_uppercase()), None);
     assert_eq!(classify("0123.json"), None);
     assert_eq!(classify("notes.txt"), None);
-    assert_eq!(classify(".tmp.12.0.00ff"), Some(ItemKind::Temp));
+    assert_eq!(classify(".dpc-store-tmp-12-0-00000000000000ff"), Some(ItemKind::Temp));
+    for not_ours in [
+        ".tmp.12.0.00ff",
+        ".dpc-store-tmp-12-0-00ff",
+        ".dpc-store-tmp-12-0-00000000000000ff-x",
+        ".dpc-store-tmp--0-00000000000000ff",
+    ] {
+        assert_eq!(classify(not_ours), None, "{not_ours}");
+    }
 }
 
 #[test]

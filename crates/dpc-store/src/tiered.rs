@@ -16,7 +16,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use crate::clock::{Clock, SystemClock, expiry};
-use crate::file::{self, FileTier, ItemKind};
+use crate::file::{self, FileTier, ItemKind, ReadOutcome};
+#[cfg(feature = "redis")]
+use crate::redis_tier::{RedisConfig, RedisTier};
 
 /// The default time to live of an entry: 24 hours.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -34,6 +39,10 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_MEMORY_CAPACITY: usize = 1024;
 /// Temporary files older than this are leftovers of a crashed writer, removed by [`TieredCache::cleanup`].
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
+/// The default limit on one entry file: 64 MiB. Larger files are not read (a miss that removes them) nor written.
+pub const DEFAULT_MAX_ENTRY_BYTES: u64 = 64 << 20;
+/// The resolution of TTLs: entries store Unix milliseconds.
+const TTL_RESOLUTION: Duration = Duration::from_millis(1);
 
 /// A two-level result cache: a thread-safe bounded LRU in memory over one JSON file per entry in a directory.
 ///
@@ -75,8 +84,15 @@ pub struct TieredCache<V> {
     flights: Mutex<HashMap<String, Arc<Flight<V>>>>,
     default_ttl: Duration,
     max_bytes: Option<u64>,
+    max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     counters: Counters,
+    /// Bumped when a bulk invalidation (`clear`, `invalidate_prefix`) starts and ends.
+    invalidations: AtomicU64,
+    /// Bulk invalidations running now: a value read from Redis meanwhile is returned but not kept locally.
+    invalidating: AtomicU64,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisTier>,
 }
 
 /// Builds a [`TieredCache`]; see [`TieredCache::builder`].
@@ -85,8 +101,13 @@ pub struct TieredCacheBuilder<V> {
     memory_capacity: usize,
     default_ttl: Duration,
     max_bytes: Option<u64>,
+    max_entry_bytes: u64,
     clock: Arc<dyn Clock>,
     fsync: bool,
+    /// Whether there is a file tier (`TieredCache::builder_without_files` turns it off).
+    files: bool,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisConfig>,
     _value: PhantomData<fn() -> V>,
 }
 
@@ -115,7 +136,8 @@ pub struct StoreStats {
     pub memory_expirations: u64,
     /// Expired entry files removed (on read or by `cleanup`).
     pub file_expirations: u64,
-    /// Corrupt, truncated or foreign entry files removed.
+    /// Corrupt, truncated or foreign entry files removed (foreign includes a symbolic link, a FIFO or another
+    /// non-regular file at an entry path, and a file over the entry size limit).
     pub corrupt_removed: u64,
     /// Entries the memory tier's LRU bound pushed out (they stay in the file tier).
     pub memory_evictions: u64,
@@ -123,12 +145,20 @@ pub struct StoreStats {
     pub size_evictions: u64,
     /// Writes to the file tier that failed (the value stayed in memory).
     pub write_errors: u64,
+    /// Lookups answered by the Redis tier (and promoted to the local tiers). Zero without the `redis` feature.
+    pub redis_hits: u64,
+    /// Redis calls that failed other than by a timeout (refused, reset, an error answer).
+    pub redis_errors: u64,
+    /// Redis calls that hit the connect or response timeout.
+    pub redis_timeouts: u64,
+    /// Redis calls not made because the tier was backing off after a failure.
+    pub redis_skipped: u64,
 }
 
 impl StoreStats {
-    /// Hits in either tier.
+    /// Hits in any tier.
     pub fn hits(&self) -> u64 {
-        self.memory_hits + self.file_hits
+        self.memory_hits + self.file_hits + self.redis_hits
     }
 
     /// Hits over lookups, 0 when there were none.
@@ -164,7 +194,7 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
-    /// The TTL of entries set without one (default [`DEFAULT_TTL`], 24 h).
+    /// The TTL of entries set without one (default [`DEFAULT_TTL`], 24 h); at least one millisecond.
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = ttl;
         self
@@ -182,9 +212,26 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
+    /// The largest entry file read or written (default [`DEFAULT_MAX_ENTRY_BYTES`], 64 MiB).
+    ///
+    /// A larger file at an entry path is a miss and is removed (counted in `corrupt_removed`), so a file that grows
+    /// without end cannot exhaust memory; a larger entry is refused by `set` with [`StoreError::EntryTooLarge`].
+    pub fn max_entry_bytes(mut self, bytes: u64) -> Self {
+        self.max_entry_bytes = bytes;
+        self
+    }
+
     /// The clock for creation and expiry times (default [`SystemClock`]); tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Adds a shared Redis tier below the file tier (feature `redis`): lookups that miss locally ask Redis, and
+    /// every write and invalidation goes to Redis too. See [`RedisConfig`] and `docs/remote.md`.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, config: RedisConfig) -> Self {
+        self.redis = Some(config);
         self
     }
 
@@ -195,13 +242,23 @@ impl<V> TieredCacheBuilder<V> {
         self
     }
 
-    /// Creates the directory if needed and scans it.
+    /// Creates the directory if needed, makes sure it is the cache's own, and scans it.
+    ///
+    /// A new or empty directory gets a `CACHEDIR.TAG` naming dpc-store; a directory with that tag is reopened; any
+    /// other non-empty directory is refused, so the cache never removes files it did not write.
     ///
     /// # Errors
-    /// When the directory cannot be created or listed.
+    /// [`StoreError::InvalidConfig`] for an empty path (it would be the current directory) or a default TTL under one
+    /// millisecond, [`StoreError::NotOwned`] for a non-empty directory without the cache's tag, and I/O errors
+    /// when the directory cannot be created, tagged or listed.
     pub fn build(self) -> Result<TieredCache<V>, StoreError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::from_io("create directory", &self.dir, e))?;
-        let files = FileTier::new(self.dir, self.fsync);
+        if self.default_ttl < TTL_RESOLUTION {
+            return Err(StoreError::InvalidConfig { reason: "default_ttl must be at least 1 ms (the TTL resolution)" });
+        }
+        #[cfg(feature = "redis")]
+        let redis = self.redis.map(|config| RedisTier::new(config, Arc::clone(&self.clock))).transpose()?;
+        let files = if self.files { FileTier::new(self.dir, self.fsync) } else { FileTier::disabled() };
+        files.claim()?;
         let mut index = FileIndex::default();
         index.rebuild(files.scan()?.into_iter().filter_map(|item| match item.kind {
             ItemKind::Entry(hash) => Some((item.modified, hash, item.len)),
@@ -217,8 +274,13 @@ impl<V> TieredCacheBuilder<V> {
             flights: Mutex::new(HashMap::new()),
             default_ttl: self.default_ttl,
             max_bytes: self.max_bytes,
+            max_entry_bytes: self.max_entry_bytes,
             clock: self.clock,
             counters: Counters::default(),
+            invalidations: AtomicU64::new(0),
+            invalidating: AtomicU64::new(0),
+            #[cfg(feature = "redis")]
+            redis,
         })
     }
 }
@@ -231,21 +293,33 @@ impl<V> TieredCache<V> {
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
             default_ttl: DEFAULT_TTL,
             max_bytes: None,
+            max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES,
             clock: Arc::new(SystemClock),
             fsync: false,
+            files: true,
+            #[cfg(feature = "redis")]
+            redis: None,
             _value: PhantomData,
         }
+    }
+
+    /// A builder for a cache without a file tier: the memory tier alone, or (feature `redis`) the memory tier over
+    /// a Redis tier, for processes that share results through Redis and keep nothing on disk. No directory is
+    /// created or read; [`dir`](Self::dir) is empty, and the file-tier stats stay zero.
+    pub fn builder_without_files() -> TieredCacheBuilder<V> {
+        TieredCacheBuilder { files: false, ..Self::builder(PathBuf::new()) }
     }
 
     /// A cache over `dir` with the defaults.
     ///
     /// # Errors
-    /// When the directory cannot be created or listed.
+    /// As [`TieredCacheBuilder::build`]: an empty path, a non-empty directory the cache did not create, or a
+    /// directory that cannot be created or listed.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         Self::builder(dir).build()
     }
 
-    /// The cache directory.
+    /// The cache directory (empty for a cache built with [`builder_without_files`](Self::builder_without_files)).
     pub fn dir(&self) -> &Path {
         self.files.dir()
     }
@@ -266,6 +340,13 @@ impl<V> TieredCache<V> {
             (index.by_hash.len() as u64, index.total)
         };
         let c = &self.counters;
+        #[cfg(feature = "redis")]
+        let (redis_errors, redis_timeouts, redis_skipped) = self
+            .redis
+            .as_ref()
+            .map_or((0, 0, 0), |r| (r.errors.load(Relaxed), r.timeouts.load(Relaxed), r.skipped.load(Relaxed)));
+        #[cfg(not(feature = "redis"))]
+        let (redis_errors, redis_timeouts, redis_skipped) = (0, 0, 0);
         StoreStats {
             memory_entries,
             memory_bytes,
@@ -280,29 +361,45 @@ impl<V> TieredCache<V> {
             memory_evictions: c.memory_evictions.load(Relaxed),
             size_evictions: c.size_evictions.load(Relaxed),
             write_errors: c.write_errors.load(Relaxed),
+            redis_hits: c.redis_hits.load(Relaxed),
+            redis_errors,
+            redis_timeouts,
+            redis_skipped,
         }
     }
 
-    /// Removes a key from both tiers; `true` if either held it.
+    /// Removes a key from every tier; `true` if any held it.
     ///
     /// # Errors
-    /// When the entry file exists but cannot be removed.
+    /// When the entry file exists but cannot be removed, or the Redis tier cannot be reached
+    /// ([`StoreError::Redis`]; the local tiers are cleared first).
     pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
         let _stripe = self.stripe(hash);
         let in_memory = self.memory_remove(key);
-        let in_file = self.files.remove(&path).map_err(|e| StoreError::from_io("remove entry", &path, e))?;
+        let in_file = self.files.remove(&path).map_err(|e| StoreError::from_io("remove entry", &path, e));
         lock(&self.index).remove(hash);
-        Ok(in_memory || in_file)
+        #[cfg(feature = "redis")]
+        let in_redis = match &self.redis {
+            Some(redis) => redis.delete(key).map_err(|f| f.into_error("delete", Some(key)))?,
+            None => false,
+        };
+        #[cfg(not(feature = "redis"))]
+        let in_redis = false;
+        Ok(in_file? || in_memory || in_redis)
     }
 
-    /// Removes every entry from both tiers and returns how many entry files were removed.
+    /// Removes every entry from every tier (in Redis, every key of the namespace) and returns how many entries were
+    /// removed (entry files, or Redis keys if there were more of those).
     /// Files in the directory that are not entries are left alone.
     ///
     /// # Errors
-    /// When the directory cannot be listed or an entry cannot be removed.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed or an entry cannot be removed.
     pub fn clear(&self) -> Result<u64, StoreError> {
+        self.files.check_owned()?;
+        let _bulk = BulkInvalidation::start(self);
         let _all: Vec<_> = self.stripes.iter().map(lock).collect();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -319,6 +416,11 @@ impl<V> TieredCache<V> {
                 }
                 lock(&self.index).remove(hash);
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let gone = redis.delete_prefix("").map_err(|f| f.into_error("clear", None))?;
+            removed = removed.max(gone.len() as u64);
         }
         result.map(|()| removed)
     }
@@ -375,6 +477,22 @@ impl<V> TieredCache<V> {
         lock(&self.index).remove(hash);
     }
 
+    /// Removes a corrupt or foreign entry file and counts it (the caller holds its stripe).
+    fn discard_corrupt(&self, hash: u128, path: &Path) {
+        self.discard_file(hash, path);
+        self.counters.corrupt_removed.fetch_add(1, Relaxed);
+    }
+
+    /// Reads an entry file safely: no symbolic link followed, no FIFO blocked on, at most the entry limit read.
+    fn read_entry(&self, path: &Path) -> Result<ReadOutcome, StoreError> {
+        self.files.read(path, self.entry_limit()).map_err(|e| StoreError::from_io("read entry", path, e))
+    }
+
+    /// The largest entry file read or written.
+    fn entry_limit(&self) -> u64 {
+        self.max_bytes.map_or(self.max_entry_bytes, |total| total.min(self.max_entry_bytes))
+    }
+
     /// Removes the oldest entry files until the file tier fits its limit.
     fn enforce_limit(&self) -> u64 {
         let Some(limit) = self.max_bytes else { return 0 };
@@ -409,6 +527,7 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         let counter = match &found {
             Ok(Some(Hit::Memory(_))) => &self.counters.memory_hits,
             Ok(Some(Hit::File(_))) => &self.counters.file_hits,
+            Ok(Some(Hit::Redis(_))) => &self.counters.redis_hits,
             Ok(None) | Err(_) => &self.counters.misses,
         };
         counter.fetch_add(1, Relaxed);
@@ -427,8 +546,12 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// Stores a value in both tiers, expiring `ttl` from now. A zero TTL stores nothing and removes the key:
     /// an expired entry is never written.
     ///
+    /// TTLs have millisecond resolution: a TTL is cut to whole milliseconds (an entry never outlives its TTL), and a
+    /// TTL under one millisecond but not zero is refused with [`StoreError::InvalidTtl`], the key left as it was
+    /// (cut to zero, it would silently delete the key).
+    ///
     /// # Errors
-    /// As [`set`](Self::set).
+    /// As [`set`](Self::set), and [`StoreError::InvalidTtl`].
     pub fn set_with_ttl(&self, key: &str, value: V, ttl: Duration) -> Result<(), StoreError> {
         self.set_shared(key, Arc::new(value), ttl)
     }
@@ -438,6 +561,9 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// # Errors
     /// As [`set`](Self::set).
     pub fn set_shared(&self, key: &str, value: Arc<V>, ttl: Duration) -> Result<(), StoreError> {
+        if !ttl.is_zero() && ttl < TTL_RESOLUTION {
+            return Err(StoreError::InvalidTtl { key: key.to_string(), ttl });
+        }
         let now = self.clock.now_ms();
         let expires_ms = expiry(now, ttl);
         if expires_ms <= now {
@@ -459,6 +585,7 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     }
 
     /// [`get_or_compute`](Self::get_or_compute) with a TTL for a computed value.
+    /// A TTL under one millisecond stores nothing (counted in `write_errors`; see [`set_with_ttl`](Self::set_with_ttl)).
     pub fn get_or_compute_with_ttl(&self, key: &str, ttl: Duration, f: impl FnOnce() -> V) -> Arc<V> {
         match self.try_get_or_compute_with_ttl(key, ttl, || Ok::<V, Infallible>(f())) {
             Ok(value) => value,
@@ -508,14 +635,17 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 }
             }
             let guard = LeaderGuard { flights: &self.flights, key, flight, value: None };
-            // A previous leader may have finished between our miss and our registration.
-            if let Ok(Some(hit)) = self.lookup(key) {
+            // A previous leader may have finished between our miss and our registration; it stored its value in the
+            // local tiers, so asking Redis again would only cost a second round trip.
+            if let Ok(Some(hit)) = self.lookup_in(key, false) {
                 return Ok(guard.finish(hit.into_value()));
             }
             let value = Arc::new(f()?);
             let now = self.clock.now_ms();
             let expires_ms = expiry(now, ttl);
-            if expires_ms > now {
+            if !ttl.is_zero() && ttl < TTL_RESOLUTION {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+            } else if expires_ms > now {
                 match file::encode(key, now, expires_ms, &*value) {
                     Ok(doc) => {
                         let _ = self.store(key, Arc::clone(&value), expires_ms, doc);
@@ -529,12 +659,16 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         }
     }
 
-    /// Removes every entry whose key starts with `prefix`, in both tiers, and returns how many keys were removed.
-    /// Reads the header of every entry file (keys are not in the file names).
+    /// Removes every entry whose key starts with `prefix`, in every tier, and returns how many keys were removed.
+    /// Reads the header of every entry file (keys are not in the file names); in Redis, `SCAN MATCH` over the
+    /// namespace (never `KEYS`), then `DEL`.
     ///
     /// # Errors
-    /// When the directory cannot be listed, or an entry cannot be read or removed.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed, or an entry cannot be read or removed.
     pub fn invalidate_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        self.files.check_owned()?;
+        let _bulk = BulkInvalidation::start(self);
         let mut removed: HashSet<String> = HashSet::new();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -550,10 +684,13 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
         for item in self.files.scan()? {
             let ItemKind::Entry(hash) = item.kind else { continue };
             let _stripe = self.stripe(hash);
-            let Some(bytes) =
-                self.files.read(&item.path).map_err(|e| StoreError::from_io("read entry", &item.path, e))?
-            else {
-                continue;
+            let bytes = match self.read_entry(&item.path)? {
+                ReadOutcome::Missing => continue,
+                ReadOutcome::Foreign => {
+                    self.discard_corrupt(hash, &item.path);
+                    continue;
+                }
+                ReadOutcome::Bytes(bytes) => bytes,
             };
             match file::decode_header(&bytes) {
                 Some(header) if file::key_hash(&header.key) == hash => {
@@ -573,6 +710,11 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 }
             }
         }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let gone = redis.delete_prefix(prefix).map_err(|f| f.into_error("invalidate prefix", None))?;
+            removed.extend(gone);
+        }
         Ok(removed.len() as u64)
     }
 
@@ -580,8 +722,10 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     /// re-reads the directory's sizes (so other processes' writes count), and enforces the size limit.
     ///
     /// # Errors
-    /// When the directory cannot be listed or an entry cannot be read.
+    /// [`StoreError::NotOwned`] when the directory lost its tag (nothing is removed), or when the directory cannot
+    /// be listed or an entry cannot be read.
     pub fn cleanup(&self) -> Result<CleanupReport, StoreError> {
+        self.files.check_owned()?;
         let now = self.clock.now_ms();
         if let Some(m) = &self.memory {
             let mut m = lock(m);
@@ -613,10 +757,14 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 }
                 ItemKind::Entry(hash) => {
                     let _stripe = self.stripe(hash);
-                    let Some(bytes) =
-                        self.files.read(&item.path).map_err(|e| StoreError::from_io("read entry", &item.path, e))?
-                    else {
-                        continue;
+                    let bytes = match self.read_entry(&item.path)? {
+                        ReadOutcome::Missing => continue,
+                        ReadOutcome::Foreign => {
+                            self.discard_corrupt(hash, &item.path);
+                            report.corrupt += 1;
+                            continue;
+                        }
+                        ReadOutcome::Bytes(bytes) => bytes,
                     };
                     match file::decode_header(&bytes) {
                         Some(header) if file::key_hash(&header.key) == hash => {
@@ -646,20 +794,51 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
     }
 
     fn lookup(&self, key: &str) -> Result<Option<Hit<V>>, StoreError> {
+        self.lookup_in(key, true)
+    }
+
+    /// Looks in memory, then the file tier, then (if `remote`) Redis.
+    fn lookup_in(&self, key: &str, remote: bool) -> Result<Option<Hit<V>>, StoreError> {
         let now = self.clock.now_ms();
         if let Some(value) = self.memory_get(key, now) {
             return Ok(Some(Hit::Memory(value)));
         }
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
-        let _stripe = self.stripe(hash);
-        // Another thread may have promoted the key while we waited for the stripe.
-        if let Some(value) = self.memory_get(key, now) {
-            return Ok(Some(Hit::Memory(value)));
+        let (value, promoted) = {
+            let _stripe = self.stripe(hash);
+            // Another thread may have promoted the key while we waited for the stripe.
+            if let Some(value) = self.memory_get(key, now) {
+                return Ok(Some(Hit::Memory(value)));
+            }
+            let local = self.file_lookup(key, hash, &path, now);
+            if let Ok(Some(value)) = local {
+                return Ok(Some(Hit::File(value)));
+            }
+            // A file tier that cannot be read is still a miss worth asking Redis about.
+            match remote.then(|| self.remote_lookup(key, hash, &path, now)).flatten() {
+                Some(found) => found,
+                None => return local.map(|_| None),
+            }
+        };
+        if promoted {
+            self.enforce_limit();
         }
-        let Some(bytes) = self.files.read(&path).map_err(|e| StoreError::from_io("read entry", &path, e))? else {
-            lock(&self.index).remove(hash);
-            return Ok(None);
+        Ok(Some(Hit::Redis(value)))
+    }
+
+    /// The file tier's part of a lookup (the caller holds the key's stripe).
+    fn file_lookup(&self, key: &str, hash: u128, path: &Path, now: u64) -> Result<Option<Arc<V>>, StoreError> {
+        let bytes = match self.read_entry(path)? {
+            ReadOutcome::Missing => {
+                lock(&self.index).remove(hash);
+                return Ok(None);
+            }
+            ReadOutcome::Foreign => {
+                self.discard_corrupt(hash, path);
+                return Ok(None);
+            }
+            ReadOutcome::Bytes(bytes) => bytes,
         };
         match file::decode::<V>(&bytes, Some(key)) {
             Some(entry) if entry.expires_ms > now => {
@@ -667,42 +846,106 @@ impl<V: Serialize + DeserializeOwned> TieredCache<V> {
                 lock(&self.index).note(hash, len);
                 let value = Arc::new(entry.value);
                 self.memory_put(key, Arc::clone(&value), entry.expires_ms, len);
-                Ok(Some(Hit::File(value)))
+                Ok(Some(value))
             }
             Some(_) => {
-                self.discard_file(hash, &path);
+                self.discard_file(hash, path);
                 self.counters.file_expirations.fetch_add(1, Relaxed);
                 Ok(None)
             }
             None => {
-                self.discard_file(hash, &path);
+                self.discard_file(hash, path);
                 self.counters.corrupt_removed.fetch_add(1, Relaxed);
                 Ok(None)
             }
         }
     }
 
-    /// Writes an encoded entry through both tiers.
+    /// The Redis tier's part of a lookup (the caller holds the key's stripe): the value, and whether it was written
+    /// to the file tier (the caller then enforces the size limit, which takes other stripes).
+    ///
+    /// A failure, an expired document or one that does not decode as `V` for this key is a miss. A hit is promoted to
+    /// memory and to the file tier with the document's own expiry, unless a bulk invalidation ran meanwhile.
+    /// A document over the entry limit is a miss, as in the file tier.
+    #[cfg(feature = "redis")]
+    fn remote_lookup(&self, key: &str, hash: u128, path: &Path, now: u64) -> Option<(Arc<V>, bool)> {
+        let redis = self.redis.as_ref()?;
+        let epoch = self.invalidations.load(SeqCst);
+        let bytes = redis.get(key).ok()??;
+        // The entry limit bounds what a lookup decodes, whichever tier it comes from.
+        if bytes.len() as u64 > self.entry_limit() {
+            return None;
+        }
+        let entry = file::decode::<V>(&bytes, Some(key)).filter(|entry| entry.expires_ms > now)?;
+        let value = Arc::new(entry.value);
+        if self.invalidating.load(SeqCst) != 0 || self.invalidations.load(SeqCst) != epoch {
+            return Some((value, false));
+        }
+        let len = bytes.len() as u64;
+        self.memory_put(key, Arc::clone(&value), entry.expires_ms, len);
+        if !self.files.enabled() {
+            return Some((value, false));
+        }
+        match self.files.write_atomic(path, &bytes) {
+            Ok(()) => {
+                lock(&self.index).upsert(hash, len);
+                Some((value, true))
+            }
+            Err(_) => {
+                self.counters.write_errors.fetch_add(1, Relaxed);
+                Some((value, false))
+            }
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn remote_lookup(&self, _key: &str, _hash: u128, _path: &Path, _now: u64) -> Option<(Arc<V>, bool)> {
+        None
+    }
+
+    /// Writes an encoded entry through every tier. A local failure is returned first; Redis is written either way.
     fn store(&self, key: &str, value: Arc<V>, expires_ms: u64, doc: Vec<u8>) -> Result<(), StoreError> {
         let hash = file::key_hash(key);
         let path = self.files.entry_path(hash);
         let len = doc.len() as u64;
-        {
+        let result = {
             let _stripe = self.stripe(hash);
             self.memory_put(key, value, expires_ms, len);
-            let written = match self.max_bytes {
-                Some(limit) if len > limit => Err(StoreError::EntryTooLarge { key: key.to_string(), size: len, limit }),
-                _ => self.files.write_atomic(&path, &doc),
+            let limit = self.entry_limit();
+            let written = if len > limit {
+                Err(StoreError::EntryTooLarge { key: key.to_string(), size: len, limit })
+            } else {
+                self.files.write_atomic(&path, &doc)
             };
-            if let Err(e) = written {
-                // The older entry must not resurface once the memory copy is gone.
-                self.discard_file(hash, &path);
-                self.counters.write_errors.fetch_add(1, Relaxed);
-                return Err(e);
+            match &written {
+                Ok(()) if self.files.enabled() => {
+                    lock(&self.index).upsert(hash, len);
+                }
+                Ok(()) => {}
+                Err(_) => {
+                    // The older entry must not resurface once the memory copy is gone.
+                    self.discard_file(hash, &path);
+                    self.counters.write_errors.fetch_add(1, Relaxed);
+                }
             }
-            lock(&self.index).upsert(hash, len);
-        }
+            let remote = self.remote_store(key, expires_ms, &doc);
+            written.and(remote)
+        };
         self.enforce_limit();
+        result
+    }
+
+    /// Writes an entry document to Redis with an expiry matching the document's.
+    #[cfg(feature = "redis")]
+    fn remote_store(&self, key: &str, expires_ms: u64, doc: &[u8]) -> Result<(), StoreError> {
+        let Some(redis) = &self.redis else { return Ok(()) };
+        // Redis refuses expiry times past about 2^63 ms; the document's own expiry still says "never" exactly.
+        let ttl_ms = expires_ms.saturating_sub(self.clock.now_ms()).clamp(1, 1 << 50);
+        redis.set(key, doc, ttl_ms).map_err(|f| f.into_error("set", Some(key)))
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn remote_store(&self, _key: &str, _expires_ms: u64, _doc: &[u8]) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -713,6 +956,7 @@ impl<V> fmt::Debug for TieredCache<V> {
             .field("dir", &self.files.dir())
             .field("default_ttl", &self.default_ttl)
             .field("max_bytes", &self.max_bytes)
+            .field("max_entry_bytes", &self.max_entry_bytes)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
@@ -725,8 +969,10 @@ impl<V> fmt::Debug for TieredCacheBuilder<V> {
             .field("memory_capacity", &self.memory_capacity)
             .field("default_ttl", &self.default_ttl)
             .field("max_bytes", &self.max_bytes)
+            .field("max_entry_bytes", &self.max_entry_bytes)
             .field("clock", &self.clock)
             .field("fsync", &self.fsync)
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -742,13 +988,37 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum Hit<V> {
     Memory(Arc<V>),
     File(Arc<V>),
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Redis(Arc<V>),
 }
 
 impl<V> Hit<V> {
     fn into_value(self) -> Arc<V> {
         match self {
-            Hit::Memory(v) | Hit::File(v) => v,
+            Hit::Memory(v) | Hit::File(v) | Hit::Redis(v) => v,
         }
+    }
+}
+
+/// Marks a bulk invalidation from start to end, so that a concurrent Redis lookup does not keep locally a value
+/// the invalidation is removing.
+struct BulkInvalidation<'a> {
+    invalidations: &'a AtomicU64,
+    invalidating: &'a AtomicU64,
+}
+
+impl<'a> BulkInvalidation<'a> {
+    fn start<V>(cache: &'a TieredCache<V>) -> Self {
+        cache.invalidating.fetch_add(1, SeqCst);
+        cache.invalidations.fetch_add(1, SeqCst);
+        BulkInvalidation { invalidations: &cache.invalidations, invalidating: &cache.invalidating }
+    }
+}
+
+impl Drop for BulkInvalidation<'_> {
+    fn drop(&mut self) {
+        self.invalidations.fetch_add(1, SeqCst);
+        self.invalidating.fetch_sub(1, SeqCst);
     }
 }
 
@@ -774,6 +1044,7 @@ struct Counters {
     memory_evictions: AtomicU64,
     size_evictions: AtomicU64,
     write_errors: AtomicU64,
+    redis_hits: AtomicU64,
 }
 
 /// This process's view of the entry files: sizes, and an age order for the size limit.

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [SUITE...]`: the suites of shared/BENCHMARKS.md.
+//! `cargo xtask bench [SUITE...]`: the suites defined in docs/BENCHMARKS.md ("What is measured").
 //!
 //! Each suite writes `target/bench/<suite>.json` (`{"suite", "git_rev", "host", "metrics": {name: {"value", "unit"}}}`)
 //! and `target/bench/<suite>.md`; `target/bench/report.md` is rebuilt from every suite's Markdown after each run.
@@ -13,12 +13,14 @@ use serde::Serialize;
 use crate::{TaskResult, root};
 
 mod core;
+mod core_cost;
 mod mot;
 mod ocycle;
 mod predict;
+mod python;
 mod store;
 
-pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store"];
+pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store", "python"];
 
 pub fn run(args: &[String]) -> TaskResult {
     // Numbers from a debug build mean nothing: re-run this command from an optimised build of xtask.
@@ -34,11 +36,15 @@ pub fn run(args: &[String]) -> TaskResult {
     for name in wanted {
         let mut suite = Suite::new(name);
         match name {
-            "core" => core::run(&mut suite)?,
+            "core" => {
+                core::run(&mut suite)?;
+                core_cost::run(&mut suite)?;
+            }
             "predict" => predict::run(&mut suite)?,
             "mot" => mot::run(&mut suite)?,
             "ocycle" => ocycle::run(&mut suite)?,
             "store" => store::run(&mut suite)?,
+            "python" => python::run(&mut suite)?,
             other => return Err(format!("unknown suite {other:?}; known: {}", SUITES.join(", ")).into()),
         }
         suite.finish()?;

@@ -1,4 +1,4 @@
-//! The `mot` suite (shared/BENCHMARKS.md §3): index MB/s, random frame load, full parse MB/s, generator MB/s.
+//! The `mot` suite (docs/BENCHMARKS.md, "The other suites"): index MB/s, random frame load, full parse MB/s, generator MB/s.
 //!
 //! Inputs are generated once under `target/bench/` and reused. Every throughput is also reported as a ratio
 //! to a plain read of the same file in the same run (the file is in page cache after the first pass).

@@ -1,4 +1,4 @@
-//! The `ocycle` suite: shared/BENCHMARKS.md §4 (rebuffering).
+//! The `ocycle` suite: docs/BENCHMARKS.md, "The other suites" (rebuffering).
 //!
 //! - Serial fan-out: 3 consumers (24 000, 96 000, 480 000 samples, exact chunks) fed 480-sample `f32` frames, ns per frame,
 //!   against a naive `Vec` push-and-drain rebuffer and against three independent emitters, in the same run.

@@ -1,4 +1,4 @@
-//! The `predict` suite (shared/BENCHMARKS.md §1): replay every sample trace and the generalisation traces
+//! The `predict` suite (docs/BENCHMARKS.md, "Replay and the oracle"): replay every sample trace and the generalisation traces
 //! through the real cache with no prefetching, the Python-parity predictor and `auto`, beside the oracle,
 //! and report the headroom each predictor captures; then the cost of one `auto` prediction.
 //!

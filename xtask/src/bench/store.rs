@@ -1,4 +1,4 @@
-//! The `store` suite: shared/BENCHMARKS.md §5 (stores).
+//! The `store` suite: docs/BENCHMARKS.md, "The other suites" (stores).
 //!
 //! Each timing comes with a baseline measured in the same run, so the ratio means something on a noisy machine:
 //! - memory-tier `get` of a 1 KiB value against a bare `Mutex<HashMap<String, Arc<V>>>` lookup;
@@ -6,7 +6,10 @@
 //! - file-tier `set` (temporary file + rename) against a plain `fs::write` of the same bytes over the entry;
 //! - `cleanup` of 10 000 entries (all live: read and check every header; all expired: remove every file)
 //!   against listing the directory and reading every file;
-//! - `StreamCache` chunk lookup including the XXH3-128 of a 64 KiB chunk, against the hash alone.
+//! - `StreamCache` chunk lookup including the XXH3-128 of a 64 KiB chunk, against the hash alone;
+//! - with a local `redis-server` installed (skipped with a note otherwise): the Redis tier's `get` (memory tier off,
+//!   entries only in Redis) and write-through `set`, against a bare GET and SET of the same document on one
+//!   connection of the `redis` crate.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dpc_store::{ChunkKey, ContentHash, ManualClock, StreamCache, TieredCache};
+use dpc_store::{ChunkKey, ContentHash, ManualClock, RedisConfig, StreamCache, TieredCache};
 
 use super::{Suite, bar_chart, median, ns_per_op};
 use crate::TaskResult;
@@ -69,8 +72,10 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         }
     });
     assert_eq!(files.stats().misses, 0, "every file-tier lookup must hit");
-    let paths: Vec<_> =
+    let mut paths: Vec<_> =
         std::fs::read_dir(dir.path().join("memory"))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    // The entries only, not the cache's CACHEDIR.TAG.
+    paths.retain(|p| p.extension().is_some_and(|x| x == "json"));
     let raw_read = ns_per_op(BUDGET, |iters| {
         for i in 0..iters as usize {
             black_box(std::fs::read(&paths[i % paths.len()]).ok());
@@ -154,6 +159,26 @@ pub fn run(suite: &mut Suite) -> TaskResult {
     suite.metric("xxh3_128_gb_per_s", CHUNK as f64 / hash_only, "GB/s");
     rows.push(("StreamCache lookup 64 KiB".into(), lookup / 1e3, "XXH3-128 of 64 KiB".into(), hash_only / 1e3));
 
+    let redis_note = match redis_times(dir.path(), &keys, &value)? {
+        Some(r) => {
+            suite.metric("redis_get_us", r.get / 1e3, "us");
+            suite.metric("redis_set_write_through_us", r.set / 1e3, "us");
+            suite.metric("baseline_redis_raw_get_us", r.raw_get / 1e3, "us");
+            suite.metric("baseline_redis_raw_set_us", r.raw_set / 1e3, "us");
+            suite.metric("redis_get_vs_raw_get", r.get / r.raw_get, "x");
+            suite.metric("redis_set_vs_raw_set", r.set / r.raw_set, "x");
+            rows.push(("Redis tier get".into(), r.get / 1e3, "redis GET".into(), r.raw_get / 1e3));
+            rows.push(("Redis tier set (+ file)".into(), r.set / 1e3, "redis SET PX".into(), r.raw_set / 1e3));
+            "The Redis rows use a local redis-server on a loopback port (no persistence): the tier's get with the \
+             memory tier off and the entry only in Redis (no promotion), and a write-through set (memory, file, Redis), \
+             against a bare GET and SET PX of the same document on one connection.\n"
+                .to_string()
+        }
+        None => {
+            "The Redis rows were skipped: redis-server is not installed (apt-get install -y redis-server).\n".into()
+        }
+    };
+
     let mut md =
         String::from("Two-level cache with 1 KiB values (a 1024-character string; each entry document is about ");
     md.push_str(&format!(
@@ -173,6 +198,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         expired_ms / scan_ms,
         fsync_set / 1e3
     ));
+    md.push_str(&redis_note);
     suite.markdown(&md);
     let groups: Vec<(String, Vec<f64>)> = rows.iter().map(|(name, t, _, b)| (name.clone(), vec![*t, *b])).collect();
     suite.plot("store.svg", &bar_chart("store operations vs baselines", "us", &["dpc-store", "baseline"], &groups))?;
@@ -209,4 +235,93 @@ fn cleanup_times(dir: &Path, value: &str) -> Result<(f64, f64, f64), Box<dyn std
     let expired = t.elapsed().as_secs_f64() * 1e3;
     assert_eq!((report.expired as usize, report.entries), (CLEANUP_ENTRIES, 0));
     Ok((median(&mut live), expired, median(&mut scan)))
+}
+
+/// The Redis tier's timings (ns per op), or `None` when no redis-server is installed.
+struct RedisTimes {
+    get: f64,
+    set: f64,
+    raw_get: f64,
+    raw_set: f64,
+}
+
+/// A redis-server on a free loopback port for the run, killed on drop (before its data directory goes).
+struct LocalRedis {
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_times(dir: &Path, keys: &[String], value: &str) -> Result<Option<RedisTimes>, Box<dyn std::error::Error>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let data = tempfile::tempdir()?;
+    let child = match std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(_) => return Ok(None),
+    };
+    let _server = LocalRedis { child, _data: data };
+    let url = format!("redis://127.0.0.1:{port}/");
+    let client = redis::Client::open(url.as_str())?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut con = loop {
+        if let Ok(mut con) = client.get_connection_with_timeout(Duration::from_millis(200))
+            && redis::cmd("PING").query::<String>(&mut con).is_ok()
+        {
+            break con;
+        }
+        if Instant::now() >= deadline {
+            return Err("redis-server did not answer PING".into());
+        }
+        // Polling while the server starts; PING decides.
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let config = || RedisConfig::new(url.as_str()).namespace("bench").timeout(Duration::from_secs(2));
+    let writer: TieredCache<String> = TieredCache::builder(dir.join("redis-writer")).redis(config()).build()?;
+    let set = ns_per_op(BUDGET, |iters| {
+        for i in 0..iters as usize {
+            black_box(writer.set(&keys[i % keys.len()], value.to_string()).ok());
+        }
+    });
+    // The timed sets wrote only the first keys (each batch starts at key 0): write them all before timing gets.
+    for key in keys {
+        writer.set(key, value.to_string())?;
+    }
+    // No memory tier and no file tier: every get asks Redis.
+    let reader: TieredCache<String> =
+        TieredCache::builder_without_files().memory_capacity(0).redis(config()).build()?;
+    let get = ns_per_op(BUDGET, |iters| {
+        for i in 0..iters as usize {
+            black_box(reader.get(&keys[i % keys.len()]).ok());
+        }
+    });
+    let stats = reader.stats();
+    assert_eq!((stats.misses, stats.redis_errors + stats.redis_timeouts + writer.stats().redis_errors), (0, 0));
+    let document: Vec<u8> = redis::cmd("GET").arg(format!("bench:{}", keys[0])).query(&mut con)?;
+    let raw_get = ns_per_op(BUDGET, |iters| {
+        for i in 0..iters as usize {
+            let name = format!("bench:{}", keys[i % keys.len()]);
+            black_box(redis::cmd("GET").arg(name).query::<Option<Vec<u8>>>(&mut con).ok());
+        }
+    });
+    let raw_set = ns_per_op(BUDGET, |iters| {
+        for i in 0..iters as usize {
+            let name = format!("raw:{}", keys[i % keys.len()]);
+            black_box(
+                redis::cmd("SET").arg(name).arg(&document).arg("PX").arg(86_400_000u64).query::<()>(&mut con).ok(),
+            );
+        }
+    });
+    Ok(Some(RedisTimes { get, set, raw_get, raw_set }))
 }

@@ -5,3 +5,4 @@ mod mot;
 mod progress;
 mod replay;
 mod trace;
+mod view;

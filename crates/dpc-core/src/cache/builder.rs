@@ -1,6 +1,6 @@
 //! The builder: settings, their checks, and starting the threads.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -128,7 +128,7 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
     }
 
     /// Requests arriving on average more often than this are noticed by the scheduler *polling* (short timed
-    /// sleeps of a quarter of the interval, at most 250 us, while requests keep coming), so that a `get` never
+    /// sleeps of half the interval, at most 500 us, while requests keep coming), so that a `get` never
     /// pays for waking it (a system call of several microseconds); rarer requests wake it themselves.
     /// Default 2 ms. It never waits awake, and it parks for good a few intervals after the last request, so an
     /// idle cache uses no CPU. Zero never polls: each `get` after a pause pays the wake-up instead.
@@ -177,6 +177,8 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             closed: AtomicBool::new(false),
             pending: CachePadded::new(AtomicBool::new(false)),
             scheduler: OnceLock::new(),
+            scheduler_state: AtomicU8::new(0),
+            scheduler_wakeups: AtomicU64::new(0),
             control: Mutex::new(Control::new(self.policy)),
             work: Condvar::new(),
             idle: Condvar::new(),

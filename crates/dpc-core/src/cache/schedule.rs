@@ -5,7 +5,7 @@
 //! A caller records its request in the access log and, if the scheduler may be asleep, unparks it: a system
 //! call of several microseconds on a VM, paid inside `get`. When requests come often (their moving-average
 //! interval is below `poll_below`, 2 ms by default) the scheduler instead *polls*: it sleeps in short timed
-//! naps (a quarter of the interval, at most [`MAX_NAP`]) with `pending` left set, so callers never unpark it,
+//! naps (half the interval, at most [`MAX_NAP`]) with `pending` left set, so callers never unpark it,
 //! and it sees each request within a nap. After a few intervals without requests it parks for good, which costs
 //! nothing until the next request wakes it. The first round instead waited awake (spinning) between frequent
 //! requests, which kept one core busy at 1 000 requests per second; see docs/BENCHMARKS.md for both costs.
@@ -20,12 +20,12 @@ use hashbrown::{HashMap, HashSet};
 
 use super::state::{Control, EWMA_ALPHA, Key, LOG_CAPACITY, Shared};
 use crate::error::panic_message;
-use crate::{AccessPredictor, DataProvider, Event, PredictContext};
+use crate::{AccessPredictor, DataProvider, Event, PredictContext, SchedulerState};
 
 /// The longest nap while polling: the most a prediction waits for the scheduler to notice a request.
-pub(crate) const MAX_NAP: Duration = Duration::from_micros(250);
+pub(crate) const MAX_NAP: Duration = Duration::from_micros(500);
 /// The shortest nap while polling.
-const MIN_NAP: Duration = Duration::from_micros(20);
+const MIN_NAP: Duration = Duration::from_micros(50);
 /// Polling stops after this many average intervals without a request (and after at least [`MIN_IDLE`]).
 const IDLE_INTERVALS: f64 = 4.0;
 const MIN_IDLE: Duration = Duration::from_millis(1);
@@ -77,11 +77,17 @@ impl<P: DataProvider> Shared<P> {
                             polling = true;
                             self.pending.store(true, Ordering::SeqCst);
                         }
+                        self.set_state(SchedulerState::Polling);
                         thread::park_timeout(nap);
+                        self.woke();
                     }
                     // Stop polling: the next round clears `pending` and looks once more before parking.
                     None if polling => polling = false,
-                    None => thread::park(),
+                    None => {
+                        self.set_state(SchedulerState::Parked);
+                        thread::park();
+                        self.woke();
+                    }
                 }
                 continue;
             }
@@ -146,6 +152,15 @@ impl<P: DataProvider> Shared<P> {
         }
     }
 
+    fn set_state(&self, state: SchedulerState) {
+        self.scheduler_state.store(state as u8, Ordering::Relaxed);
+    }
+
+    fn woke(&self) {
+        self.set_state(SchedulerState::Busy);
+        self.scheduler_wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How long to nap before looking at the log again while requests are frequent, or `None` to park until
     /// woken.
     fn nap(&self, interval: Option<f64>, last_seen: Option<Instant>) -> Option<Duration> {
@@ -157,7 +172,7 @@ impl<P: DataProvider> Shared<P> {
         if last_seen?.elapsed() >= idle_after {
             return None;
         }
-        Some(Duration::from_secs_f64(interval / 4.0).clamp(MIN_NAP, MAX_NAP))
+        Some(Duration::from_secs_f64(interval / 2.0).clamp(MIN_NAP, MAX_NAP))
     }
 
     /// Rescores resident keys and rebuilds the prefetch queue from the latest prediction (`c.ranked`) and the

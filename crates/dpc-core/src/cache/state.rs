@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::Thread;
 use std::time::Duration;
@@ -57,6 +57,9 @@ pub(crate) struct Shared<P: DataProvider> {
     /// while it polls. A caller that sets it wakes the scheduler.
     pub(crate) pending: CachePadded<AtomicBool>,
     pub(crate) scheduler: OnceLock<Thread>,
+    /// A [`SchedulerState`](crate::SchedulerState) as a `u8`, and how often the scheduler woke up.
+    pub(crate) scheduler_state: AtomicU8,
+    pub(crate) scheduler_wakeups: AtomicU64,
     pub(crate) control: Mutex<Control<P>>,
     /// Workers wait here for queued prefetches.
     pub(crate) work: Condvar,
@@ -243,6 +246,7 @@ impl<P: DataProvider> Shared<P> {
         stats.resident_entries = c.index.len() as u64;
         stats.resident_weight = u64::try_from(c.index.total_weight()).unwrap_or(u64::MAX);
         stats.in_flight = c.inflight.len() as u64;
+        stats.scheduler_wakeups = self.scheduler_wakeups.load(Ordering::Relaxed);
         stats
     }
 

@@ -84,8 +84,8 @@ fn a_waiter_on_a_failed_prefetch_loads_on_demand() {
     script.set(&[(2, 1.0)]);
     let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(script).build().unwrap());
     cache.get(&1).unwrap();
-    assert_eq!(starts.recv().unwrap(), 1);
-    assert_eq!(starts.recv().unwrap(), 2);
+    // The request is recorded before its own load starts, so the prefetch of 2 may start first.
+    assert_eq!(crate::support::next_starts(&starts, 2), [1, 2]);
     let waiter = get_in_background(&cache, 2);
     wait_for_late_hits(&cache, 1);
     // The prefetch fails; the waiter does not inherit that failure but loads the key itself,

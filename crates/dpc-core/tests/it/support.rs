@@ -187,3 +187,10 @@ pub fn wait_for_late_hits(cache: &PrefetchCache<Arc<TestProvider>>, n: u64) {
         std::thread::yield_now();
     }
 }
+
+/// The keys of the next `n` loads to start, sorted (loads on different threads start in any order).
+pub fn next_starts(starts: &crossbeam_channel::Receiver<u64>, n: usize) -> Vec<u64> {
+    let mut keys: Vec<u64> = (0..n).map(|_| starts.recv().unwrap()).collect();
+    keys.sort_unstable();
+    keys
+}

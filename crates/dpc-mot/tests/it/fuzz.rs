@@ -218,15 +218,52 @@ fn scan_across_blocks_matches_the_buffer_parser() {
     assert_eq!(scanned.diagnostics[..], whole.diagnostics[..1000]);
 }
 
+/// Inputs at the edges of every parser path (kept in `fixtures/mot/crashers/*.in`, with any crasher found later):
+/// each parses without a panic, every line is a row, a bad line or blank, strict mode stops at the first bad line,
+/// the streaming parse agrees with the full parse row for row, and the index finds every row the full parse does.
 #[test]
 fn crashers_stay_fixed() {
     let dir = fixture("crashers");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
-    for e in entries {
-        let path = e.unwrap().path();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 10, "the crashers are missing from {}: {paths:?}", dir.display());
+    for path in paths {
         let bytes = std::fs::read(&path).unwrap();
-        let _ = parse(&bytes, Mode::Strict);
-        let _ = parse(&bytes, Mode::Lenient).unwrap();
-        let _ = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
+        let name = path.display();
+        let lenient = parse(&bytes, Mode::Lenient).unwrap();
+        let accounted = lenient.detections.len() as u64 + lenient.diagnostics.len() as u64 + lenient.blank_lines;
+        assert_eq!(accounted, lenient.lines, "{name}: every line is a row, a bad line or blank");
+        match parse(&bytes, Mode::Strict) {
+            Ok(strict) => {
+                assert!(lenient.diagnostics.is_empty(), "{name}");
+                assert_eq!(strict.detections, lenient.detections, "{name}");
+            }
+            Err(e) => assert_eq!(e, lenient.diagnostics[0], "{name}: strict mode stops at the first bad line"),
+        }
+        let mut streamed = Vec::new();
+        let scanned = dpc_mot::scan(&bytes[..], Mode::Lenient, |d| streamed.push(*d)).unwrap();
+        assert_eq!(streamed, lenient.detections, "{name}");
+        assert_eq!(scanned.diagnostics, lenient.diagnostics, "{name}");
+        // The index reads only the frame column, so a line it counts as a row may still be bad for the full parse
+        // (which reports it when the frame is loaded), never the reverse.
+        let index = FrameIndex::from_bytes(&bytes, Mode::Lenient).unwrap();
+        let s = index.summary();
+        assert_eq!(s.rows + s.bad_lines + s.blank_lines, lenient.lines, "{name}");
+        assert_eq!(s.blank_lines, lenient.blank_lines, "{name}");
+        assert!(s.rows >= lenient.detections.len() as u64, "{name}: {s:?}");
+        let mut per_frame = std::collections::BTreeMap::<u64, u64>::new();
+        for d in &lenient.detections {
+            *per_frame.entry(d.frame).or_default() += 1;
+        }
+        for (frame, rows) in per_frame {
+            assert!(
+                index.rows(frame) >= rows,
+                "{name}: frame {frame} has {rows} rows, the index {}",
+                index.rows(frame)
+            );
+        }
     }
 }

@@ -219,6 +219,40 @@ fn invalid_configurations_are_rejected_at_build() {
 }
 
 #[test]
+fn sizes_the_machine_cannot_hold_are_build_errors_not_aborts() {
+    // `1 << 40` f32 samples (a default buffer of 8 TiB) aborted in `build`, and `usize::MAX` panicked on capacity
+    // overflow. Hosts that overcommit memory can map 8 TiB, so the sizes below are ones no host can map:
+    // more bytes than `isize::MAX` (the capacity overflow), and 1 PiB (more than a 48-bit address space).
+    let ok = |_: &dpc_ocycle::Chunk<'_, u64>| Ok(());
+    for (size, capacity) in [(usize::MAX, None), (1 << 46, None), (4, Some(usize::MAX)), (4, Some(1 << 47))] {
+        let mut b = FanOut::builder().consumer(Consumer::serial(size, ok));
+        if let Some(c) = capacity {
+            b = b.capacity(c);
+        }
+        let e = b.build().expect_err("build must fail");
+        let want = capacity.unwrap_or_else(|| size.saturating_mul(2));
+        assert!(
+            matches!(e, BuildError::BufferAlloc { capacity, sample_bytes: 8 } if capacity == want),
+            "{size} {capacity:?}: {e}"
+        );
+    }
+    // A pool bounds its threads and channel slots: more than `MAX_POOL` is refused before anything starts.
+    let e = FanOut::builder().consumer(Consumer::threads(4, usize::MAX, ok)).build().unwrap_err();
+    assert!(matches!(e, BuildError::PoolTooLarge { consumer: 0, workers: usize::MAX, queue: 2 }), "{e}");
+    let e = FanOut::builder().consumer(Consumer::threads(4, 1, ok).queue(usize::MAX)).build().unwrap_err();
+    assert!(matches!(e, BuildError::PoolTooLarge { consumer: 0, workers: 1, .. }), "{e}");
+    let e =
+        FanOut::builder().consumer(Consumer::threads(4, 2, ok).queue(dpc_ocycle::MAX_POOL - 1)).build().unwrap_err();
+    assert!(matches!(e, BuildError::PoolTooLarge { .. }), "{e}");
+    // Just below every limit, it builds and works.
+    let mut fan =
+        FanOut::builder().consumer(Consumer::threads(4, 1, ok).queue(dpc_ocycle::MAX_POOL - 1)).build().unwrap();
+    fan.write(&[1, 2, 3, 4]).unwrap();
+    fan.close().unwrap();
+    assert_eq!(fan.stats().consumers[0].chunks_completed, 1);
+}
+
+#[test]
 fn close_is_idempotent_and_writes_after_close_fail() {
     let rec = Rec::new();
     let mut em = serial_emitter(4, true, &rec);

@@ -32,7 +32,7 @@ fn check(mut em: Emitter<i32>, rec: &Rec<Got<i32>>, results: &Rec<(u64, Result<u
     assert_eq!(results[2], (2, Err("callback panicked: boom at 20".to_string())));
     assert_eq!(results[3], (3, Ok(3)));
     let st = &em.stats().consumers[0];
-    assert_eq!((st.callback_errors, st.callback_panics, st.chunks_completed), (1, 1, 10));
+    assert_eq!((st.callback_errors, st.callback_panics, st.chunks_failed, st.chunks_completed), (1, 1, 2, 8));
 }
 
 fn recorder(results: &Rec<(u64, Result<u64, String>)>) -> impl FnMut(dpc_ocycle::Done<u64>) + Send + 'static {

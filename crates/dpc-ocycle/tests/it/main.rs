@@ -6,6 +6,7 @@ mod basics;
 mod errors;
 mod flush;
 mod modes;
+mod process;
 mod prop;
 mod support;
 mod time;

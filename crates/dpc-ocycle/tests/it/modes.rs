@@ -142,13 +142,18 @@ fn a_failing_per_chunk_child_fails_only_its_chunk() {
     )
     .unwrap();
     em.write(b"abcdefghi").unwrap();
-    em.close().unwrap();
+    match em.close() {
+        Err(Error::ChunksFailed { consumer: 0, failed: 1, completed: 2, first, child: None, .. }) => {
+            assert!(first.contains("exited"), "{first}")
+        }
+        other => panic!("expected one failed chunk, got {other:?}"),
+    }
     let results = results.get();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0].1.as_ref().unwrap(), b"abc");
     assert!(results[1].1.as_ref().unwrap_err().to_string().contains("exited"), "{:?}", results[1]);
     assert_eq!(results[2].1.as_ref().unwrap(), b"ghi");
-    assert_eq!(em.stats().consumers[0].callback_errors, 1);
+    assert_eq!((em.stats().consumers[0].callback_errors, em.stats().consumers[0].chunks_failed), (1, 1));
 }
 
 #[test]

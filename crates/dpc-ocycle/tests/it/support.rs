@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crossbeam_channel::{RecvTimeoutError, bounded};
 use dpc_ocycle::{Chunk, Sample};
 
 /// Everything a callback saw of one chunk.
@@ -77,5 +78,20 @@ pub fn assert_faithful(got: &[Got<i32>], stream: &[i32], pad: i32) {
         let s = g.start as usize;
         assert_eq!(&g.data[..real], &stream[s..s + real], "chunk {} starting at {}", g.seq, g.start);
         assert!(g.data[real..].iter().all(|&x| x == pad), "chunk {} padding", g.seq);
+    }
+}
+
+/// Runs `f` on a thread of its own and returns its result, or fails the test if it has not returned within `limit`:
+/// a test of a wait that must be bounded fails instead of hanging the run when the bound is missing.
+pub fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = bounded(1);
+    let handle = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => r,
+        // `f` panicked: show its panic.
+        Err(RecvTimeoutError::Disconnected) => std::panic::resume_unwind(handle.join().unwrap_err()),
+        Err(RecvTimeoutError::Timeout) => panic!("still blocked after {limit:?}"),
     }
 }

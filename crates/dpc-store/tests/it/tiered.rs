@@ -219,7 +219,7 @@ fn delete_and_clear_remove_entries_but_not_other_files() {
     assert_eq!(cache.get("a").unwrap(), None);
     assert_eq!(cache.clear().unwrap(), 2);
     assert_eq!(cache.get("b").unwrap(), None);
-    assert_eq!(names(dir.path()), ["README.txt"]);
+    assert_eq!(names(dir.path()), ["CACHEDIR.TAG", "README.txt"]);
     let stats = cache.stats();
     assert_eq!((stats.memory_entries, stats.memory_bytes, stats.file_entries, stats.file_bytes), (0, 0, 0, 0));
 }
@@ -232,8 +232,8 @@ fn cleanup_removes_expired_corrupt_and_stale_temporary_files() {
     cache.set_with_ttl("long", value("long"), Duration::from_secs(100)).unwrap();
     files_only::<String>(dir.path(), &clock).set_with_ttl("other", value("other"), Duration::from_secs(1)).unwrap();
     fs::write(dir.path().join(format!("{:032x}.json", 7)), b"{ not json").unwrap();
-    let stale = dir.path().join(".tmp.1.0.00000000000000aa");
-    let fresh = dir.path().join(".tmp.1.1.00000000000000bb");
+    let stale = dir.path().join(".dpc-store-tmp-1-0-00000000000000aa");
+    let fresh = dir.path().join(".dpc-store-tmp-1-1-00000000000000bb");
     for path in [&stale, &fresh] {
         fs::write(path, b"half a docu").unwrap();
     }
@@ -310,4 +310,41 @@ fn floats_read_back_from_the_file_tier_bit_for_bit() {
     let back = files_only::<Vec<f64>>(dir.path(), &clock).get("floats").unwrap().unwrap();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&back), bits(&values));
+}
+
+#[test]
+fn a_sub_millisecond_ttl_is_refused_and_replaces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, _) = cache::<String>(dir.path());
+    cache.set("k", value("k")).unwrap();
+    for ttl in [Duration::from_nanos(1), Duration::from_micros(999)] {
+        let err = cache.set_with_ttl("k", "new".into(), ttl).unwrap_err();
+        assert!(matches!(&err, StoreError::InvalidTtl { key, ttl: t } if key == "k" && *t == ttl), "{err:?}");
+        assert!(err.to_string().contains("millisecond"), "{err}");
+        assert_eq!(cache.get("k").unwrap().as_deref(), Some(&value("k")), "the old value stays");
+    }
+    // get_or_compute still returns its value, stores nothing, and counts the refusal.
+    assert_eq!(*cache.get_or_compute_with_ttl("c", Duration::from_nanos(1), || value("c")), value("c"));
+    assert_eq!(cache.stats().write_errors, 1);
+    assert_eq!(entries(dir.path()).len(), 1);
+    // One millisecond is kept.
+    cache.set_with_ttl("ms", value("ms"), Duration::from_millis(1)).unwrap();
+    assert_eq!(cache.get("ms").unwrap().as_deref(), Some(&value("ms")));
+    // A default TTL under a millisecond would make every set a delete.
+    assert!(matches!(
+        TieredCache::<String>::builder(dir.path().join("d")).default_ttl(Duration::from_nanos(5)).build(),
+        Err(StoreError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn a_cache_without_files_touches_no_directory() {
+    let cwd_before = names(&std::env::current_dir().unwrap());
+    let cache = TieredCache::<String>::builder_without_files().build().unwrap();
+    cache.set("k", value("k")).unwrap();
+    assert_eq!(cache.get("k").unwrap().as_deref(), Some(&value("k")));
+    assert_eq!(cache.stats().file_entries, 0);
+    assert_eq!(cache.cleanup().unwrap().entries, 0);
+    assert!(cache.delete("k").unwrap());
+    assert_eq!(names(&std::env::current_dir().unwrap()), cwd_before, "nothing written to the current directory");
 }

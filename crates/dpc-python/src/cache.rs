@@ -1,0 +1,324 @@
+//! `dpc._native.Cache`: dpc-core's `PrefetchCache` over integer keys, for the Python layer.
+
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use dpc_core::{CacheError, EvictionPolicy, LoadKind, PrefetchCache, Snapshot, Stats};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::events::EventSink;
+use crate::mot::MotFile;
+use crate::predictor::{NativePredictor, PyPredictor};
+use crate::provider::{ProvError, Provider, PyKey, Value};
+use crate::wait;
+use crate::{CacheClosed, ProviderError};
+
+type Inner = PrefetchCache<Provider>;
+
+/// The native cache. The Python classes `dpc.PrefetchCache` and `dpc.cache.DynamicPrefetchingCache` wrap it.
+#[pyclass(frozen, module = "dpc._native")]
+#[derive(Debug)]
+pub struct Cache {
+    inner: Arc<Inner>,
+    /// Raise `dpc.ProviderError` (with the provider's exception as `__cause__`) rather than the provider's
+    /// exception itself (the original's behaviour).
+    wrap_errors: bool,
+    /// Whether `load` is Python code, which runs on the caller's thread and sees signals itself.
+    python_provider: bool,
+}
+
+fn policy(name: &str) -> PyResult<EvictionPolicy> {
+    Ok(match name {
+        "oldest" => EvictionPolicy::Oldest,
+        "lru" | "least_recently_used" => EvictionPolicy::LeastRecentlyUsed,
+        "largest" => EvictionPolicy::Largest,
+        "smallest" => EvictionPolicy::Smallest,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown eviction policy {other:?}; known: oldest, lru, largest, smallest"
+            )));
+        }
+    })
+}
+
+/// `sys.getsizeof(value)`, the original's measure for its largest/smallest policies.
+fn getsizeof(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    py.import("sys")?.call_method1("getsizeof", (value,))?.extract()
+}
+
+#[pymethods]
+impl Cache {
+    #[new]
+    #[pyo3(signature = (
+        provider, predictor = None, *, max_entries = None, max_weight = None, weigher = None,
+        eviction = "oldest", workers = 4, max_prefetch = 20, history_len = 30, on_event = None,
+        wrap_errors = false
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        provider: Bound<'_, PyAny>,
+        predictor: Option<Bound<'_, PyAny>>,
+        max_entries: Option<usize>,
+        max_weight: Option<u64>,
+        weigher: Option<Bound<'_, PyAny>>,
+        eviction: &str,
+        workers: usize,
+        max_prefetch: usize,
+        history_len: usize,
+        on_event: Option<Py<PyAny>>,
+        wrap_errors: bool,
+    ) -> PyResult<Self> {
+        let sink = Arc::new(EventSink::new(on_event));
+        let (provider, python_provider) = match provider.cast::<MotFile>() {
+            Ok(mot) => (Provider::Mot(mot.clone().unbind()), false),
+            Err(_) => {
+                if !provider.hasattr("load")? {
+                    return Err(PyTypeError::new_err("a provider needs a load(key) method"));
+                }
+                (Provider::Py(provider.unbind()), true)
+            }
+        };
+        let mut builder = PrefetchCache::builder(provider)
+            .workers(workers)
+            .max_prefetch(max_prefetch)
+            .history_len(history_len)
+            .eviction_policy(policy(eviction)?);
+        builder = match predictor {
+            None => builder,
+            Some(p) => {
+                if let Ok(native) = p.cast::<NativePredictor>() {
+                    builder.predictor(native.get().build())
+                } else if let Ok(name) = p.extract::<String>() {
+                    let native =
+                        dpc_predictors::by_name::<PyKey>(&name).map_err(|e| PyValueError::new_err(e.to_string()))?;
+                    builder.predictor(native)
+                } else if p.hasattr("get_likelihoods")? {
+                    builder.predictor(PyPredictor::new(p.unbind(), Arc::clone(&sink)))
+                } else {
+                    return Err(PyTypeError::new_err(
+                        "a predictor needs a get_likelihoods(current, history) method, or is a name such as \"auto\"",
+                    ));
+                }
+            }
+        };
+        if let Some(n) = max_entries {
+            builder = builder.max_entries(n);
+        }
+        if let Some(w) = max_weight {
+            builder = builder.max_weight(w);
+        }
+        if let Some(w) = weigher {
+            let native = w.extract::<String>().ok();
+            let weigher_sink = Arc::clone(&sink);
+            match native.as_deref() {
+                // Native frames weigh their rows; Python values what sys.getsizeof says.
+                Some("native") => {
+                    builder = builder.weigher(move |_key: &PyKey, value: &Value| match value {
+                        Value::Frame { frame, .. } => frame.weight(),
+                        Value::Py(obj) => Python::attach(|py| {
+                            getsizeof(py, obj.bind(py)).unwrap_or_else(|e| {
+                                weigher_sink.worker_error(py, format!("weigher failed: {e}"));
+                                1
+                            })
+                        }),
+                    });
+                }
+                Some(other) => return Err(PyValueError::new_err(format!("unknown weigher {other:?}"))),
+                None => {
+                    let w = w.unbind();
+                    builder = builder.weigher(move |key: &PyKey, value: &Value| {
+                        Python::attach(|py| {
+                            let weight =
+                                value.to_py(py).and_then(|v| w.call1(py, (*key, v))).and_then(|r| r.extract::<u64>(py));
+                            weight.unwrap_or_else(|e| {
+                                weigher_sink.worker_error(py, format!("weigher failed: {e}"));
+                                1
+                            })
+                        })
+                    });
+                }
+            }
+        }
+        if sink.is_set() {
+            let sink = Arc::clone(&sink);
+            builder = builder.on_event(move |event| Python::attach(|py| sink.deliver(py, event)));
+        }
+        let inner = py.detach(|| builder.build()).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Cache { inner: Arc::new(inner), wrap_errors, python_provider })
+    }
+
+    /// The value of `key`: at once if resident, after the load in flight, or loaded now.
+    fn get(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
+        let result = if self.python_provider && !self.inner.contains(&key) {
+            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
+            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
+            let inner = &self.inner;
+            py.detach(|| inner.get(&key))
+        } else {
+            // A hit is served by the first poll, with the GIL held (polling never blocks); anything else waits
+            // without the GIL, delivering signals.
+            wait::block_on(py, self.inner.get_async(&key))?
+        };
+        match result {
+            Ok(value) => value.to_py(py),
+            Err(e) => Err(self.error(py, key, e)),
+        }
+    }
+
+    /// The value of `key` if resident now; never loads, never counts as a request.
+    fn peek(&self, py: Python<'_>, key: PyKey) -> PyResult<Option<Py<PyAny>>> {
+        self.inner.peek(&key).map(|v| v.to_py(py)).transpose()
+    }
+
+    /// Makes `value` resident under `key` as if just loaded; false if it was not kept.
+    fn insert(&self, py: Python<'_>, key: PyKey, value: Py<PyAny>) -> bool {
+        let inner = &self.inner;
+        py.detach(|| inner.insert(key, Value::Py(value)))
+    }
+
+    /// Drops `key`'s value, and discards a load of it in flight.
+    fn invalidate(&self, py: Python<'_>, key: PyKey) {
+        let inner = &self.inner;
+        py.detach(|| inner.invalidate(&key));
+    }
+
+    /// Drops every value and discards every load in flight.
+    fn invalidate_all(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| inner.invalidate_all());
+    }
+
+    /// Hints that `keys` will be requested soon, in this order.
+    fn prefetch(&self, py: Python<'_>, keys: Vec<PyKey>) {
+        let inner = &self.inner;
+        py.detach(|| inner.prefetch(keys));
+    }
+
+    /// The state at one instant: `(resident, in_flight, queued, predicted, stats)`, where `resident` holds
+    /// `(key, score, weight, prefetched, used)` and `in_flight` holds `(key, "demand" | "prefetch")`.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let snap: Snapshot<PyKey> = py.detach(|| inner.snapshot());
+        let d = PyDict::new(py);
+        let resident: Vec<_> = snap.resident.iter().map(|r| (r.key, r.score, r.weight, r.prefetched, r.used)).collect();
+        d.set_item("resident", PyList::new(py, resident)?)?;
+        let in_flight: Vec<_> = snap
+            .in_flight
+            .iter()
+            .map(|f| (f.key, if matches!(f.kind, LoadKind::Demand) { "demand" } else { "prefetch" }))
+            .collect();
+        d.set_item("in_flight", PyList::new(py, in_flight)?)?;
+        d.set_item("queued", PyList::new(py, &snap.queued)?)?;
+        d.set_item("predicted", PyList::new(py, &snap.predicted)?)?;
+        d.set_item("stats", stats_dict(py, &snap.stats)?)?;
+        Ok(d)
+    }
+
+    fn __contains__(&self, key: PyKey) -> bool {
+        self.inner.contains(&key)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        let inner = &self.inner;
+        py.detach(|| inner.len())
+    }
+
+    /// The counters, as a dict (dpc-core's fields plus `requests`, `hit_rate`, `accuracy`, `coverage`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let inner = &self.inner;
+        let s = py.detach(|| inner.stats());
+        stats_dict(py, &s)
+    }
+
+    /// Waits until every request so far has been seen by the predictor and its prefetches have settled.
+    fn quiesce(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| inner.quiesce());
+    }
+
+    /// Stops and joins every cache thread, waiting at most `timeout` seconds (default 5) for those inside
+    /// user code; returns the names of the threads left running. Idempotent; safe from any thread.
+    #[pyo3(signature = (timeout = None))]
+    fn close(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<String>> {
+        let timeout = match timeout {
+            None => dpc_core::DEFAULT_CLOSE_TIMEOUT,
+            Some(t) => Duration::try_from_secs_f64(t).map_err(|e| PyValueError::new_err(format!("timeout: {e}")))?,
+        };
+        let inner = &self.inner;
+        Ok(py.detach(|| inner.close_timeout(timeout)).left_running)
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Whether loads run natively (the provider is a `MOTDataProvider`).
+    #[getter]
+    fn native_provider(&self) -> bool {
+        !self.python_provider
+    }
+}
+
+impl Cache {
+    fn error(&self, py: Python<'_>, key: PyKey, e: CacheError<PyKey, ProvError>) -> PyErr {
+        let cause = match &e {
+            CacheError::Closed => return CacheClosed::new_err("the cache is closed"),
+            CacheError::Provider { source, .. } => source.to_pyerr(py),
+            CacheError::Panicked { message, .. } => {
+                PyRuntimeError::new_err(format!("the provider panicked loading key {key}: {message}"))
+            }
+            other => PyRuntimeError::new_err(other.to_string()),
+        };
+        if !self.wrap_errors {
+            return cause;
+        }
+        let message = cause.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+        let err = ProviderError::new_err(format!("loading key {key} failed: {message}"));
+        if let Err(e) = err.value(py).setattr("key", key) {
+            return e;
+        }
+        err.set_cause(py, Some(cause));
+        err
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        // Collected with the GIL held: close without it, so that workers inside Python code can finish.
+        let inner = &self.inner;
+        Python::attach(|py| py.detach(|| inner.close()));
+    }
+}
+
+pub fn stats_dict<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("hits", s.hits)?;
+    d.set_item("late_hits", s.late_hits)?;
+    d.set_item("misses", s.misses)?;
+    d.set_item("loads", s.loads)?;
+    d.set_item("load_errors", s.load_errors)?;
+    d.set_item("prefetch_issued", s.prefetch_issued)?;
+    d.set_item("prefetch_completed", s.prefetch_completed)?;
+    d.set_item("prefetch_used", s.prefetch_used)?;
+    d.set_item("prefetch_wasted", s.prefetch_wasted)?;
+    d.set_item("prefetch_failed", s.prefetch_failed)?;
+    d.set_item("prefetch_cancelled", s.prefetch_cancelled)?;
+    d.set_item("evictions", s.evictions)?;
+    d.set_item("inserted", s.inserted)?;
+    d.set_item("invalidated", s.invalidated)?;
+    d.set_item("history_dropped", s.history_dropped)?;
+    d.set_item("predictor_panics", s.predictor_panics)?;
+    d.set_item("resident_entries", s.resident_entries)?;
+    d.set_item("resident_weight", s.resident_weight)?;
+    d.set_item("in_flight", s.in_flight)?;
+    d.set_item("requests", s.requests())?;
+    d.set_item("hit_rate", s.hit_rate())?;
+    d.set_item("accuracy", s.accuracy())?;
+    d.set_item("coverage", s.coverage())?;
+    Ok(d)
+}
