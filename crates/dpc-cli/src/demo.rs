@@ -1,45 +1,70 @@
 //! `dpc demo`: navigate a real MOT file as an annotator would, through the prefetching cache, and compare
 //! the time spent waiting with the Python-parity predictor and with no prefetching.
 //!
-//! The file is generated on first run (under `target/dpc-demo/`). Frames are read from it for real by
+//! The file is generated on first run, at [`demo_file_path`]. Frames are read from it for real by
 //! [`MotProvider`]; each load also waits `--latency-ms`, standing in for decoding the video frame that goes
 //! with the annotations, which is what makes prefetching worth it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::builder::{RangedI64ValueParser, RangedU64ValueParser};
 use dpc_core::{AccessPredictor, DataProvider, PrefetchCache};
 use dpc_gen::oracle::{Setup, oracle};
-use dpc_gen::replay::wait;
-use dpc_gen::trace::{Trace, TraceKind, generate};
+use dpc_gen::replay::{prefetches, wait};
+use dpc_gen::trace::{TraceKind, keys};
 use dpc_mot::{Frame, MotProvider};
 use serde::Serialize;
 
 use crate::CliResult;
+use crate::args::{MAX_WORKERS, as_ms, millis, progress, regular_file};
 
-/// The generated MOT file `dpc demo` and `dpc view` open when given none.
-pub const DEMO_FILE: &str = "target/dpc-demo/demo-mot.txt";
+/// The most requests of a session: the session, its timings and the oracle's schedule are held in memory.
+pub const MAX_REQUESTS: u64 = 1_000_000;
+
+/// What every column of the table means (shown by `dpc demo --help`, and in the README).
+const DEMO_HELP: &str = "\
+The table has one row per predictor (none: no prefetching; python: the Python original's video predictor;
+auto: the adaptive default), all on the same session, and the oracle row (the clairvoyant schedule, the
+best any predictor can do). Columns (the --json fields of each run in brackets):
+  hits      Requests served at once from a resident frame [hits].
+  late      Late hits: the frame was already loading and the request waited for the rest [late_hits].
+  miss      Requests that loaded their frame themselves and waited the whole load [misses].
+            hits + late + miss = the requests of the session, in every row.
+  prefetch  Prefetch loads started in the background [prefetch_issued]; each ends as exactly one of:
+  used      requested at least once, also while loading [prefetch_used];
+  wasted    evicted, or not admitted, before anyone requested it [prefetch_wasted];
+  unused    still resident and never requested when the session ended [prefetch_unused];
+            (and failed [prefetch_failed], shown only when there are any), so used + wasted + unused
+            (+ failed) = prefetch. The oracle row shows its prefetch loads; it never wastes one.
+  stall ms  Time the user waited, summed over the requests [stall_ms].
+  p99 us    The 99th percentile of one request's wait [p99_us].
+  vs none   How many times less waiting than without prefetching.
+Loads in all are miss + prefetch. A progress bar is drawn on stderr while the runs go, only when stderr
+is a terminal and without --json.";
 
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = DEMO_HELP)]
 pub struct Args {
-    /// A MOT file to navigate instead of the generated demo file.
+    /// A MOT file to navigate instead of the generated demo file (a regular file: frames are read at their
+    /// offsets).
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Requests in the navigation session.
-    #[arg(long, default_value_t = 1500)]
+    /// Requests in the navigation session, 1 to 1000000.
+    #[arg(long, default_value_t = 1500, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_REQUESTS))]
     requests: usize,
-    /// Extra time per frame load (decoding the video frame), in milliseconds.
-    #[arg(long, default_value_t = 2.0)]
-    latency_ms: f64,
-    /// Time the user looks at a frame before the next request, in milliseconds.
-    #[arg(long, default_value_t = 1.0)]
-    think_ms: f64,
-    /// Prefetch workers.
-    #[arg(long, default_value_t = 4)]
+    /// Extra time per frame load (decoding the video frame), in milliseconds, 0 to 3600000.
+    #[arg(long = "latency-ms", value_name = "MS", default_value = "2", value_parser = millis)]
+    latency: Duration,
+    /// Time the user looks at a frame before the next request, in milliseconds, 0 to 3600000.
+    #[arg(long = "think-ms", value_name = "MS", default_value = "1", value_parser = millis)]
+    think: Duration,
+    /// Prefetch workers, 0 (no prefetching) to 1024.
+    #[arg(long, default_value_t = 4, value_parser = RangedI64ValueParser::<usize>::new().range(0..=MAX_WORKERS))]
     workers: usize,
-    /// Frames the cache holds.
-    #[arg(long, default_value_t = 512)]
+    /// Frames the cache holds, at least 1.
+    #[arg(long, default_value_t = 512, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     capacity: usize,
     /// Seed of the navigation session.
     #[arg(long, default_value_t = 7)]
@@ -47,6 +72,52 @@ pub struct Args {
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
+}
+
+/// Where `dpc demo` keeps its generated MOT file (and where other tools find it):
+/// `<target>/dpc-demo/demo-mot.txt` when the binary runs from a cargo target directory (`cargo run`, tests),
+/// otherwise the platform's cache directory: `$XDG_CACHE_HOME/dpc` or `~/.cache/dpc` on Linux,
+/// `~/Library/Caches/dpc` on macOS, `%LOCALAPPDATA%\dpc` on Windows (the temporary directory if none is known).
+/// Never the current directory.
+pub fn demo_file_path() -> PathBuf {
+    demo_dir().join("demo-mot.txt")
+}
+
+/// The demo file, generated (atomically) if it is not there yet; returns its path and whether it was generated.
+pub fn ensure_demo_file() -> Result<(PathBuf, bool), String> {
+    let path = demo_file_path();
+    let existed = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() > 0);
+    dpc_gen::mot::ensure_demo_file(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((path, !existed))
+}
+
+fn demo_dir() -> PathBuf {
+    if let Some(target) = cargo_target_dir() {
+        return target.join("dpc-demo");
+    }
+    platform_cache_dir().map_or_else(|| std::env::temp_dir().join("dpc"), |d| d.join("dpc"))
+}
+
+/// The cargo target directory the running binary was built into: `<target>/<profile>/dpc` or
+/// `<target>/<triple>/<profile>/dpc`, where cargo marks `<target>` with `CACHEDIR.TAG` and `.rustc_info.json`.
+fn cargo_target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(2)
+        .take(2)
+        .find(|d| d.join("CACHEDIR.TAG").is_file() && d.join(".rustc_info.json").is_file())
+        .map(Path::to_path_buf)
+}
+
+fn platform_cache_dir() -> Option<PathBuf> {
+    let env_dir = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    if cfg!(windows) {
+        return env_dir("LOCALAPPDATA");
+    }
+    if cfg!(target_os = "macos") {
+        return env_dir("HOME").map(|h| h.join("Library/Caches"));
+    }
+    env_dir("XDG_CACHE_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".cache")))
 }
 
 /// One predictor's run.
@@ -61,6 +132,10 @@ struct Run {
     p99_us: f64,
     prefetch_issued: u64,
     prefetch_used: u64,
+    prefetch_wasted: u64,
+    prefetch_unused: u64,
+    prefetch_failed: u64,
+    prefetch_cancelled: u64,
     accuracy: f64,
     detections_seen: u64,
 }
@@ -88,25 +163,20 @@ impl DataProvider for Decoding {
 }
 
 pub fn run(args: Args) -> CliResult {
-    if !(args.latency_ms.is_finite() && args.latency_ms >= 0.0 && args.think_ms.is_finite() && args.think_ms >= 0.0) {
-        return Err("--latency-ms and --think-ms must be finite and >= 0".into());
-    }
-    if args.capacity == 0 || args.requests == 0 {
-        return Err("--capacity and --requests must be at least 1".into());
-    }
     let say = |s: String| {
         if !args.json {
             println!("{s}");
         }
     };
     let path = match &args.file {
-        Some(p) => p.clone(),
+        Some(p) => {
+            regular_file(p, "dpc demo reads frames at their offsets, so it needs a regular file")?;
+            p.clone()
+        }
         None => {
-            let path = PathBuf::from(DEMO_FILE);
-            let existed = path.exists();
             let t = Instant::now();
-            dpc_gen::mot::ensure_demo_file(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            if !existed {
+            let (path, generated) = ensure_demo_file()?;
+            if generated {
                 say(format!("generated {} in {:.0} ms", path.display(), t.elapsed().as_secs_f64() * 1e3));
             }
             path
@@ -124,64 +194,93 @@ pub fn run(args: Args) -> CliResult {
     ));
 
     let session = navigation(args.requests, args.seed, first, last);
-    let setup = Setup {
-        latency: Duration::from_secs_f64(args.latency_ms / 1e3),
-        think: Duration::from_secs_f64(args.think_ms / 1e3),
-        workers: args.workers,
-        capacity: args.capacity,
-    };
+    let setup = Setup { latency: args.latency, think: args.think, workers: args.workers, capacity: args.capacity };
     say(format!(
         "navigating {} requests (playback, then annotation steps and jumps); load {} ms, think {} ms, {} workers, {} frames cached\n",
         session.len(),
-        args.latency_ms,
-        args.think_ms,
+        as_ms(args.latency),
+        as_ms(args.think),
         args.workers,
         args.capacity
     ));
 
+    let names = ["none", "python", "auto"];
+    let bar = progress((names.len() * session.len()) as u64, "requests", args.json);
     let mut runs = Vec::new();
-    for name in ["none", "python", "auto"] {
+    for name in names {
         let predictor: Box<dyn AccessPredictor<u64>> = dpc_predictors::by_name(name)?;
         mot.clear_cache();
-        runs.push(navigate(&mot, predictor, &session, &setup)?);
+        runs.push(navigate(&mot, predictor, &session, &setup, || bar.inc(1))?);
     }
+    bar.finish_and_clear();
     let best = oracle(&session, &setup);
 
-    if !args.json {
+    if args.json {
+        let json = serde_json::json!({ "file": path, "runs": runs, "oracle": best });
+        println!("{json}");
+        return Ok(());
+    }
+    let failed = runs.iter().any(|r| r.prefetch_failed > 0);
+    println!(
+        "{:<9} {:>6} {:>6} {:>5} {:>8} {:>6} {:>6} {:>6}{} {:>10} {:>8} {:>8}",
+        "predictor",
+        "hits",
+        "late",
+        "miss",
+        "prefetch",
+        "used",
+        "wasted",
+        "unused",
+        if failed { "  failed" } else { "" },
+        "stall ms",
+        "p99 us",
+        "vs none"
+    );
+    let none_stall = runs[0].stall_ms;
+    for r in &runs {
         println!(
-            "{:<8} {:>6} {:>6} {:>5} {:>6} {:>10} {:>8} {:>9} {:>9}",
-            "predictor", "hits", "late", "miss", "loads", "stall ms", "p99 us", "accuracy", "vs none"
+            "{:<9} {:>6} {:>6} {:>5} {:>8} {:>6} {:>6} {:>6}{} {:>10.1} {:>8.0} {:>7.1}x",
+            r.predictor,
+            r.hits,
+            r.late_hits,
+            r.misses,
+            r.prefetch_issued,
+            r.prefetch_used,
+            r.prefetch_wasted,
+            r.prefetch_unused,
+            if failed { format!(" {:>7}", r.prefetch_failed) } else { String::new() },
+            r.stall_ms,
+            r.p99_us,
+            if r.stall_ms > 0.0 { none_stall / r.stall_ms } else { f64::INFINITY },
         );
-        let none_stall = runs[0].stall_ms;
-        for r in &runs {
-            println!(
-                "{:<9} {:>6} {:>6} {:>5} {:>6} {:>10.1} {:>8.0} {:>8.0}% {:>8.1}x",
-                r.predictor,
-                r.hits,
-                r.late_hits,
-                r.misses,
-                r.misses + r.prefetch_issued,
-                r.stall_ms,
-                r.p99_us,
-                r.accuracy * 100.0,
-                if r.stall_ms > 0.0 { none_stall / r.stall_ms } else { f64::INFINITY },
-            );
-        }
-        println!(
-            "{:<9} {:>6} {:>6} {:>5} {:>6} {:>10.1}   (clairvoyant schedule: the best any predictor can do)",
-            "oracle", best.hits, best.late_hits, best.misses, best.loads, best.stall_ms
-        );
-        let auto = &runs[2];
+    }
+    println!(
+        "{:<9} {:>6} {:>6} {:>5} {:>8} {:>6} {:>6} {:>6}{} {:>10.1}   (clairvoyant: the best any predictor can do)",
+        "oracle",
+        best.hits,
+        best.late_hits,
+        best.misses,
+        best.prefetch_issued,
+        "-",
+        "-",
+        "-",
+        if failed { format!(" {:>7}", "-") } else { String::new() },
+        best.stall_ms
+    );
+    println!(
+        "\nhits + late + miss = {} requests in every row; prefetch = used + wasted + unused{} (see dpc demo --help).",
+        session.len(),
+        if failed { " + failed" } else { "" }
+    );
+    let auto = &runs[2];
+    if none_stall > best.stall_ms {
         let headroom = (none_stall - auto.stall_ms) / (none_stall - best.stall_ms);
         println!(
-            "\nauto waited {:.1} ms instead of {:.1} ms without prefetching: {:.0}% of the possible saving.",
+            "auto waited {:.1} ms instead of {:.1} ms without prefetching: {:.0}% of the possible saving.",
             auto.stall_ms,
             none_stall,
             headroom * 100.0
         );
-    } else {
-        let json = serde_json::json!({ "file": path, "runs": runs, "oracle": best });
-        println!("{json}");
     }
     Ok(())
 }
@@ -189,14 +288,14 @@ pub fn run(args: Args) -> CliResult {
 /// A navigation session over frames `first..=last`: a playback stretch, then annotation work
 /// (steps forward and back, repeats, jumps), mapped into the file's frame range.
 fn navigation(n: usize, seed: u64, first: u64, last: u64) -> Vec<u64> {
-    let span = last - first + 1;
-    let mut keys = Vec::with_capacity(n);
+    // The span of a file whose frames cover all of u64 does not fit; such a file maps frames to themselves.
+    let span = (last - first).checked_add(1);
+    let map = |f: u64| span.map_or(f, |span| first + f % span);
+    let mut session = Vec::with_capacity(n);
     for (kind, count) in [(TraceKind::Playback, n / 2), (TraceKind::Annotate, n - n / 2)] {
-        if let Trace::Frames(frames) = generate(kind, count, seed) {
-            keys.extend(frames.into_iter().map(|f| first + f % span));
-        }
+        session.extend(keys(kind, seed).take(count).filter_map(|k| k.frame()).map(map));
     }
-    keys
+    session
 }
 
 fn navigate(
@@ -204,6 +303,7 @@ fn navigate(
     predictor: Box<dyn AccessPredictor<u64>>,
     session: &[u64],
     setup: &Setup,
+    mut tick: impl FnMut(),
 ) -> Result<Run, Box<dyn std::error::Error>> {
     let name = predictor.name().to_string();
     let provider = Decoding { mot: Arc::clone(mot), latency: setup.latency };
@@ -225,7 +325,9 @@ fn navigate(
             return Err(format!("asked for frame {frame}, got frame {}", got.number()).into());
         }
         detections += got.len() as u64;
+        tick();
     }
+    let outcome = prefetches(&cache);
     let stats = cache.stats();
     cache.close();
     let stall: Duration = times.iter().sum();
@@ -239,8 +341,12 @@ fn navigate(
         misses: stats.misses,
         stall_ms: stall.as_secs_f64() * 1e3,
         p99_us: p99.as_secs_f64() * 1e6,
-        prefetch_issued: stats.prefetch_issued,
-        prefetch_used: stats.prefetch_used,
+        prefetch_issued: outcome.issued,
+        prefetch_used: outcome.used,
+        prefetch_wasted: outcome.wasted,
+        prefetch_unused: outcome.unused,
+        prefetch_failed: outcome.failed,
+        prefetch_cancelled: outcome.cancelled,
         accuracy: stats.accuracy(),
         detections_seen: detections,
     })

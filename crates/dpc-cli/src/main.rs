@@ -4,8 +4,10 @@
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod demo;
 mod mot;
+mod output;
 mod replay;
 mod trace;
 mod view;

@@ -1,39 +1,41 @@
 //! `dpc gen mot` and `dpc inspect mot`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dpc_gen::mot::{MotParams, generate_with_progress};
-use dpc_mot::{LineError, Mode, MotError, MotProvider, Separator, SeqInfo, WriteFormat};
+use dpc_gen::mot::{GenError, MAX_FRAMES, MAX_SIDE, MAX_TRACKS, MIN_SIDE, MotParams, generate_with_progress};
+use dpc_mot::{IndexError, LineError, Mode, MotError, Separator, SeqInfo, WriteFormat};
 use serde::Serialize;
 
 use crate::CliResult;
+use crate::output::OutFile;
 
 /// Options of `dpc gen mot` (those of the Python reference script, plus the line layout).
 #[derive(Debug, clap::Args)]
 pub struct GenArgs {
-    /// Output file; `-` or nothing writes to stdout.
+    /// Output file; `-` or nothing writes to stdout. An existing file is replaced only once the new one is
+    /// complete (it is written beside it and renamed), so a failed run leaves it as it was.
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// Number of tracks (ids 1..=N).
-    #[arg(short, long, default_value_t = 100)]
+    /// Number of tracks (ids 1..=N), 1 to 1000000.
+    #[arg(short, long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TRACKS)))]
     tracks: u32,
-    /// Number of frames (1..=N).
-    #[arg(short, long, default_value_t = 1000)]
+    /// Number of frames (1..=N), 1 to 9223372036854775807 (the largest frame a parser reads back).
+    #[arg(short, long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_FRAMES))]
     frames: u64,
-    /// Image width in pixels.
-    #[arg(long, default_value_t = 1920)]
+    /// Image width in pixels, 16 to 1000000.
+    #[arg(long, default_value_t = 1920, value_parser = side())]
     width: u32,
-    /// Image height in pixels.
-    #[arg(long, default_value_t = 1080)]
+    /// Image height in pixels, 16 to 1000000.
+    #[arg(long, default_value_t = 1080, value_parser = side())]
     height: u32,
-    /// Shortest track, in frames.
+    /// Shortest track, in frames (0 counts as 1; more than --frames counts as --frames).
     #[arg(long, default_value_t = 50)]
     min_track_length: u64,
-    /// Longest track, in frames [default: 40 % of the frames].
+    /// Longest track, in frames, at least --min-track-length [default: 40 % of the frames].
     #[arg(long)]
     max_track_length: Option<u64>,
     /// Random seed: the same seed and options give the same bytes.
@@ -59,6 +61,10 @@ pub struct GenArgs {
     json: bool,
 }
 
+fn side() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(i64::from(MIN_SIDE)..=i64::from(MAX_SIDE))
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum SepArg {
     Comma,
@@ -70,12 +76,13 @@ enum SepArg {
 /// Options of `dpc inspect mot`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The MOT file.
+    /// The MOT file (`-` reads standard input). It is read once, front to back, so a pipe or FIFO works;
+    /// a line longer than 65536 bytes stops it (not a MOT file).
     file: PathBuf,
     /// Fail on the first bad line instead of reporting bad lines as diagnostics.
     #[arg(long)]
     strict: bool,
-    /// How many diagnostics to list.
+    /// How many diagnostics to list (the first ones; at most 1000 are kept).
     #[arg(long, default_value_t = 10)]
     max_diagnostics: usize,
     /// Print one JSON object on the last line of stdout.
@@ -100,10 +107,16 @@ pub fn generate(args: GenArgs) -> CliResult {
         seed: args.seed,
         format: WriteFormat { separator, crlf: args.crlf, columns: args.columns, decimals: args.decimals },
     };
+    // Everything is checked before the output is touched.
+    params.validate()?;
     let to_stdout = args.output.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if to_stdout && args.json {
         return Err("--json needs --output: stdout already carries the data".into());
     }
+    let out = match args.output.as_ref().filter(|_| !to_stdout) {
+        Some(path) => Some(OutFile::create(path)?),
+        None => None,
+    };
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -119,12 +132,16 @@ pub fn generate(args: GenArgs) -> CliResult {
         bar.set_position(p.frames_done);
         bar.set_message(format!("{:.1} MB", p.bytes as f64 / 1e6));
     };
-    let summary = match args.output.as_ref().filter(|_| !to_stdout) {
-        None => generate_with_progress(&params, io::stdout().lock(), &mut on_progress)?,
-        Some(path) => {
-            let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            generate_with_progress(&params, BufWriter::with_capacity(0, file), &mut on_progress)
-                .map_err(|e| format!("{}: {e}", path.display()))?
+    let summary = match out {
+        None => match generate_with_progress(&params, io::stdout().lock(), &mut on_progress) {
+            Err(GenError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        },
+        Some(mut file) => {
+            let summary = generate_with_progress(&params, &mut file, &mut on_progress)
+                .map_err(|e| format!("{}: {e}", file.path().display()))?;
+            file.commit()?;
+            summary
         }
     };
     bar.finish_and_clear();
@@ -161,80 +178,140 @@ pub fn generate(args: GenArgs) -> CliResult {
     Ok(())
 }
 
-/// The report of `dpc inspect mot`.
+/// The report of `dpc inspect mot`: every number comes from one full parse of the file.
 #[derive(Debug, Serialize)]
 struct Report {
     path: PathBuf,
     bytes: u64,
     first_frame: Option<u64>,
     last_frame: Option<u64>,
+    /// Frames from the first to the last (extended to `1..=seqLength` by a `seqinfo.ini`), empty ones included.
     frames: u64,
+    /// Frames that have at least one good row.
     frames_with_rows: u64,
     empty_frames: u64,
+    /// Good rows; bad lines are not rows.
     rows: u64,
     /// Rows per frame over the whole range (empty frames count as 0): min, mean, max.
     rows_per_frame: [f64; 3],
     ids: u64,
     columns: BTreeMap<usize, u64>,
+    /// Whether the good rows are in non-decreasing frame order.
     sorted: bool,
+    /// Ranges of consecutive good rows of one frame (equal to `frames_with_rows` when sorted).
     runs: u64,
     bom: bool,
     crlf: bool,
     lines: u64,
     blank_lines: u64,
     bad_lines: u64,
-    index_ms: f64,
-    index_mb_per_s: f64,
     parse_ms: f64,
+    mb_per_s: f64,
     seqinfo: Option<SeqInfo>,
+    /// A malformed `seqinfo.ini` beside the file (lenient mode; strict mode fails on it).
+    seqinfo_error: Option<String>,
     diagnostics: Vec<LineError>,
+}
+
+/// What the rows of one pass add up to.
+#[derive(Default)]
+struct Tally {
+    per_frame: HashMap<u64, u64>,
+    ids: HashSet<i64>,
+    last: Option<u64>,
+    runs: u64,
+    sorted: bool,
+}
+
+impl Tally {
+    fn row(&mut self, d: &dpc_mot::Detection) {
+        *self.per_frame.entry(d.frame).or_default() += 1;
+        self.ids.insert(d.id);
+        if self.last != Some(d.frame) {
+            self.runs += 1;
+            if self.last.is_some_and(|l| d.frame < l) {
+                self.sorted = false;
+            }
+            self.last = Some(d.frame);
+        }
+    }
+}
+
+/// The `seqinfo.ini` the provider would use: beside the file, or one directory up.
+fn find_seqinfo(path: &std::path::Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let here = dir.join("seqinfo.ini");
+    if here.is_file() {
+        return Some(here);
+    }
+    let up = dir.parent()?.join("seqinfo.ini");
+    up.is_file().then_some(up)
 }
 
 pub fn inspect(args: InspectArgs) -> CliResult {
     let mode = if args.strict { Mode::Strict } else { Mode::Lenient };
-    let provider = MotProvider::builder(&args.file).mode(mode).cache_frames(0).build()?;
-    let index = provider.index().summary().clone();
-    let file = File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let mut ids = HashSet::new();
-    let scan = dpc_mot::scan(file, mode, |d| {
-        ids.insert(d.id);
-    })
-    .map_err(|e| match e {
-        dpc_mot::IndexError::Line(error) => MotError::Line { path: args.file.clone(), error }.to_string(),
-        other => format!("{}: {other}", args.file.display()),
+    let path = &args.file;
+    let stdin = path.as_os_str() == "-";
+    // One pass, reading the input once: a pipe or FIFO works, and every number below agrees with the others.
+    let reader: Box<dyn Read> = if stdin {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+    };
+    let mut tally = Tally { sorted: true, ..Tally::default() };
+    let scan = dpc_mot::scan(reader, mode, |d| tally.row(d)).map_err(|e| match e {
+        IndexError::Line(error) => MotError::Line { path: path.clone(), error }.to_string(),
+        other => format!("{}: {other}", path.display()),
     })?;
-    let columns = (6..=10).filter(|&c| scan.columns[c] > 0).map(|c| (c, scan.columns[c])).collect();
-    let index_secs = index.elapsed.as_secs_f64();
-    let per_frame: Vec<u64> = provider.frames_with_rows().iter().map(|&f| provider.index().rows(f)).collect();
-    let empty = provider.total_frames() - per_frame.len() as u64;
+    let (mut seqinfo, mut seqinfo_error) = (None, None);
+    if let Some(ini) = find_seqinfo(path).filter(|_| !stdin) {
+        let text = std::fs::read_to_string(&ini).map_err(|e| format!("{}: {e}", ini.display()))?;
+        match SeqInfo::parse(&text) {
+            Ok(info) => seqinfo = Some(info),
+            Err(error) if args.strict => return Err(MotError::SeqInfo { path: ini, error }.into()),
+            Err(error) => seqinfo_error = Some(format!("{}: {error}", ini.display())),
+        }
+    }
+    let rows_range = tally.per_frame.keys().min().zip(tally.per_frame.keys().max()).map(|(a, b)| (*a, *b));
+    let range = match (rows_range, seqinfo.as_ref().and_then(|s| s.length).filter(|&n| n > 0)) {
+        (Some((first, last)), Some(n)) => Some((first.min(1), last.max(n))),
+        (Some(r), None) => Some(r),
+        (None, Some(n)) => Some((1, n)),
+        (None, None) => None,
+    };
+    // A range spanning all of u64 has 2^64 frames; saturate rather than wrap.
+    let frames = range.map_or(0, |(a, b)| (b - a).saturating_add(1));
+    let with_rows = tally.per_frame.len() as u64;
+    let empty = frames - with_rows;
     let rows_per_frame = [
-        if empty > 0 { 0.0 } else { per_frame.iter().copied().min().unwrap_or(0) as f64 },
-        scan.rows as f64 / provider.total_frames().max(1) as f64,
-        per_frame.iter().copied().max().unwrap_or(0) as f64,
+        if empty > 0 { 0.0 } else { tally.per_frame.values().copied().min().unwrap_or(0) as f64 },
+        scan.rows as f64 / frames.max(1) as f64,
+        tally.per_frame.values().copied().max().unwrap_or(0) as f64,
     ];
+    let secs = scan.elapsed.as_secs_f64();
     let report = Report {
-        path: args.file.clone(),
-        bytes: index.bytes,
-        first_frame: provider.range().map(|r| r.0),
-        last_frame: provider.range().map(|r| r.1),
-        frames: provider.total_frames(),
-        frames_with_rows: provider.frames_with_rows().len() as u64,
-        empty_frames: provider.total_frames() - provider.frames_with_rows().len() as u64,
+        path: path.clone(),
+        bytes: scan.bytes,
+        first_frame: range.map(|r| r.0),
+        last_frame: range.map(|r| r.1),
+        frames,
+        frames_with_rows: with_rows,
+        empty_frames: empty,
         rows: scan.rows,
         rows_per_frame,
-        ids: ids.len() as u64,
-        columns,
-        sorted: index.sorted,
-        runs: index.runs,
-        bom: index.bom,
-        crlf: index.crlf,
+        ids: tally.ids.len() as u64,
+        columns: (6..=10).filter(|&c| scan.columns[c] > 0).map(|c| (c, scan.columns[c])).collect(),
+        sorted: tally.sorted,
+        runs: tally.runs,
+        bom: scan.bom,
+        crlf: scan.crlf,
         lines: scan.lines,
         blank_lines: scan.blank_lines,
         bad_lines: scan.bad_lines,
-        index_ms: index_secs * 1e3,
-        index_mb_per_s: index.bytes as f64 / 1e6 / index_secs.max(1e-9),
-        parse_ms: scan.elapsed.as_secs_f64() * 1e3,
-        seqinfo: provider.seqinfo().cloned(),
+        parse_ms: secs * 1e3,
+        mb_per_s: scan.bytes as f64 / 1e6 / secs.max(1e-9),
+        seqinfo,
+        seqinfo_error,
         diagnostics: scan.diagnostics.into_iter().take(args.max_diagnostics).collect(),
     };
     let mut out = io::stdout().lock();
@@ -272,8 +349,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         if r.crlf { ", CRLF" } else { "" },
         if r.bom { ", BOM" } else { "" }
     )?;
-    writeln!(out, "  index          {:.2} ms ({:.0} MB/s)", r.index_ms, r.index_mb_per_s)?;
-    writeln!(out, "  full parse     {:.2} ms", r.parse_ms)?;
+    writeln!(out, "  parse          {:.2} ms ({:.0} MB/s)", r.parse_ms, r.mb_per_s)?;
     if let Some(s) = &r.seqinfo {
         writeln!(
             out,
@@ -284,6 +360,9 @@ pub fn inspect(args: InspectArgs) -> CliResult {
             s.width.map_or("?".into(), |v| v.to_string()),
             s.height.map_or("?".into(), |v| v.to_string()),
         )?;
+    }
+    if let Some(e) = &r.seqinfo_error {
+        writeln!(out, "  seqinfo.ini    ignored: {e}")?;
     }
     for d in &r.diagnostics {
         writeln!(out, "  bad line       {d}")?;

@@ -71,17 +71,32 @@ impl MotParams {
     /// The effective `(min, max)` track length.
     pub fn track_lengths(&self) -> (u64, u64) {
         let min = self.min_track_length.clamp(1, self.frames.max(1));
-        let max = self.max_track_length.unwrap_or(self.frames * 2 / 5).clamp(min, self.frames.max(1));
+        // 40 % in 128-bit arithmetic: `frames * 2` overflows for frames above `u64::MAX / 2`.
+        let default_max = (u128::from(self.frames) * 2 / 5) as u64;
+        let max = self.max_track_length.unwrap_or(default_max).clamp(min, self.frames.max(1));
         (min, max)
     }
 
-    fn validate(&self) -> Result<(), GenError> {
+    /// Checks every parameter against its documented range ([`MAX_FRAMES`], [`MAX_TRACKS`], [`MIN_SIDE`] to
+    /// [`MAX_SIDE`] pixels, a max track length not below the min, 6 to 10 columns, at most 9 decimals).
+    /// [`generate`] calls it before writing anything; call it yourself to validate before creating an output.
+    pub fn validate(&self) -> Result<(), GenError> {
         let bad = |m: String| Err(GenError::InvalidParams(m));
-        if self.frames == 0 {
-            return bad("frames must be at least 1".into());
+        if !(1..=MAX_FRAMES).contains(&self.frames) {
+            return bad(format!("frames must be 1 to {MAX_FRAMES} (what a parser reads back), not {}", self.frames));
         }
-        if self.width < 16 || self.height < 16 {
-            return bad(format!("the image must be at least 16x16 pixels, not {}x{}", self.width, self.height));
+        if !(1..=MAX_TRACKS).contains(&self.tracks) {
+            return bad(format!("tracks must be 1 to {MAX_TRACKS}, not {}", self.tracks));
+        }
+        let sides = MIN_SIDE..=MAX_SIDE;
+        if !sides.contains(&self.width) || !sides.contains(&self.height) {
+            return bad(format!(
+                "the image must be {MIN_SIDE} to {MAX_SIDE} pixels wide and high, not {}x{}",
+                self.width, self.height
+            ));
+        }
+        if self.format.decimals > 9 {
+            return bad(format!("decimals must be 0 to 9, not {}", self.format.decimals));
         }
         if let Some(max) = self.max_track_length {
             if max < self.min_track_length {
@@ -94,6 +109,20 @@ impl MotParams {
         Ok(())
     }
 }
+
+/// The largest frame count: frame numbers above `i64::MAX` do not read back (the parser's integers are 64-bit signed).
+pub const MAX_FRAMES: u64 = i64::MAX as u64;
+
+/// The largest track count. Every track's state is kept from the start (tracks are drawn up front and born in
+/// frame order), about 100 bytes each, so this bounds the generator's memory at about 100 MB.
+pub const MAX_TRACKS: u32 = 1_000_000;
+
+/// The smallest image side, pixels (boxes are at least 8 pixels high).
+pub const MIN_SIDE: u32 = 16;
+
+/// The largest image side, pixels: coordinates times 10^9 (9 decimals) stay below 2^53, so every written
+/// value reads back exactly as [`detections`] reports it.
+pub const MAX_SIDE: u32 = 1_000_000;
 
 /// How far a generation has come, for a progress bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -483,6 +512,35 @@ mod tests {
         ));
         let p = MotParams { min_track_length: 10, max_track_length: Some(5), ..MotParams::default() };
         assert!(matches!(generate(&p, io::sink()), Err(GenError::InvalidParams(_))));
+    }
+
+    #[test]
+    fn every_parameter_has_a_checked_range() {
+        let d = MotParams::default();
+        let bad = [
+            MotParams { frames: MAX_FRAMES + 1, ..d },
+            MotParams { frames: u64::MAX, ..d },
+            MotParams { tracks: 0, ..d },
+            MotParams { tracks: MAX_TRACKS + 1, ..d },
+            MotParams { tracks: u32::MAX, ..d },
+            MotParams { width: 0, ..d },
+            MotParams { height: MIN_SIDE - 1, ..d },
+            MotParams { width: MAX_SIDE + 1, ..d },
+            MotParams { format: WriteFormat { decimals: 10, ..d.format }, ..d },
+        ];
+        for p in bad {
+            let err = p.validate().unwrap_err();
+            assert!(matches!(err, GenError::InvalidParams(_)), "{p:?}");
+            assert!(matches!(generate(&p, io::sink()), Err(GenError::InvalidParams(_))), "{p:?}");
+        }
+        // The extremes themselves are accepted, and the default max track length does not overflow.
+        let edge = MotParams { frames: MAX_FRAMES, tracks: 1, width: MAX_SIDE, height: MIN_SIDE, ..d };
+        assert!(edge.validate().is_ok());
+        assert_eq!(edge.track_lengths(), (50, MAX_FRAMES / 5 * 2 + (MAX_FRAMES % 5) * 2 / 5));
+        let mut g = Generator::new(&edge).unwrap();
+        let mut rows = Vec::new();
+        assert_eq!(g.next_frame(&mut rows), Some(1), "the first frame of a huge sequence comes at once");
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]

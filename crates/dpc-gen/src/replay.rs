@@ -36,18 +36,61 @@ pub struct ReplayReport {
     pub p99_us: f64,
     /// Longest `get`, in microseconds.
     pub max_us: f64,
-    /// Demand loads (the cache's `loads`).
+    /// Demand loads (the cache's `loads`): the misses, plus a retry for each late hit whose prefetch failed.
     pub loads: u64,
-    /// Prefetch loads started.
+    /// Prefetch loads started. Each ends in exactly one of used, wasted, unused at the end, failed (see
+    /// [`Prefetches`]), so those four add up to it.
     pub prefetch_issued: u64,
-    /// Prefetched entries requested at least once.
+    /// Prefetched entries requested at least once (a late hit on a prefetch in flight included).
     pub prefetch_used: u64,
-    /// Prefetched entries evicted or dropped unused.
+    /// Prefetched entries evicted, or not admitted, before anyone requested them.
     pub prefetch_wasted: u64,
     /// Wall time of the whole replay, in milliseconds.
     pub wall_ms: f64,
     /// The predictor's name.
     pub predictor: String,
+    /// Prefetched entries still resident and never requested when the trace ended.
+    pub prefetch_unused: u64,
+    /// Prefetch loads that failed.
+    pub prefetch_failed: u64,
+    /// Queued prefetches dropped before they started (they fell out of a newer prediction, or had no room);
+    /// not loads, and not part of `prefetch_issued`.
+    pub prefetch_cancelled: u64,
+}
+
+/// Where every prefetch of a run went, once the cache is quiet: `issued = used + wasted + unused + failed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Prefetches {
+    /// Prefetch loads started.
+    pub issued: u64,
+    /// Requested at least once (also while still loading).
+    pub used: u64,
+    /// Evicted, or not admitted, before anyone requested them.
+    pub wasted: u64,
+    /// Still resident, never requested.
+    pub unused: u64,
+    /// The load failed.
+    pub failed: u64,
+    /// Queued, then dropped before starting (not loads).
+    pub cancelled: u64,
+}
+
+/// Waits until `cache` is quiet (no load running or queued), then accounts for every prefetch it started.
+/// A failed prefetch that a request was waiting on counts as used and failed, so with failing providers
+/// the parts can exceed `issued` by at most `failed`.
+pub fn prefetches<P: DataProvider>(cache: &PrefetchCache<P>) -> Prefetches {
+    cache.quiesce();
+    let snap = cache.snapshot();
+    let s = &snap.stats;
+    Prefetches {
+        issued: s.prefetch_issued,
+        used: s.prefetch_used,
+        wasted: s.prefetch_wasted,
+        unused: snap.resident.iter().filter(|r| r.prefetched && !r.used).count() as u64,
+        failed: s.prefetch_failed,
+        cancelled: s.prefetch_cancelled,
+    }
 }
 
 /// Why a replay failed.
@@ -125,6 +168,16 @@ pub fn replay<K: dpc_core::Key>(
     predictor: Box<dyn AccessPredictor<K>>,
     setup: &Setup,
 ) -> Result<ReplayReport, ReplayError> {
+    replay_with_progress(keys, predictor, setup, |_| {})
+}
+
+/// [`replay`], calling `progress(done)` after every request served (for a progress bar; keep it cheap).
+pub fn replay_with_progress<K: dpc_core::Key>(
+    keys: &[K],
+    predictor: Box<dyn AccessPredictor<K>>,
+    setup: &Setup,
+    mut progress: impl FnMut(u64),
+) -> Result<ReplayReport, ReplayError> {
     let name = predictor.name().to_string();
     let cache = PrefetchCache::builder(SlowProvider::<K>::new(setup.latency))
         .predictor(predictor)
@@ -147,8 +200,10 @@ pub fn replay<K: dpc_core::Key>(
                 _ => CacheError::Closed,
             })
         })?;
+        progress(i as u64 + 1);
     }
     let wall = start.elapsed();
+    let outcome = prefetches(&cache);
     let stats = cache.stats();
     cache.close();
     let stall: Duration = times.iter().sum();
@@ -170,10 +225,13 @@ pub fn replay<K: dpc_core::Key>(
         p99_us: pct(0.99),
         max_us: pct(1.0),
         loads: stats.loads,
-        prefetch_issued: stats.prefetch_issued,
-        prefetch_used: stats.prefetch_used,
-        prefetch_wasted: stats.prefetch_wasted,
+        prefetch_issued: outcome.issued,
+        prefetch_used: outcome.used,
+        prefetch_wasted: outcome.wasted,
         wall_ms: wall.as_secs_f64() * 1e3,
         predictor: name,
+        prefetch_unused: outcome.unused,
+        prefetch_failed: outcome.failed,
+        prefetch_cancelled: outcome.cancelled,
     })
 }

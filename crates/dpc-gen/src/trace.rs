@@ -46,7 +46,18 @@ pub enum TraceError {
         /// The file.
         path: PathBuf,
     },
+    /// A line is longer than [`MAX_LINE`] bytes: not a trace (for example a binary file or `/dev/zero`).
+    LineTooLong {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+    },
 }
+
+/// The longest line a trace file may hold, in bytes; keys are short, and the cap keeps a file that is
+/// not a trace from being buffered whole.
+pub const MAX_LINE: usize = 4096;
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -54,6 +65,9 @@ impl fmt::Display for TraceError {
             TraceError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             TraceError::NotUtf8 { path, line } => write!(f, "{}:{line}: the line is not valid UTF-8", path.display()),
             TraceError::Empty { path } => write!(f, "{}: the trace has no keys", path.display()),
+            TraceError::LineTooLong { path, line } => {
+                write!(f, "{}:{line}: the line is longer than {MAX_LINE} bytes: not a trace", path.display())
+            }
         }
     }
 }
@@ -68,10 +82,16 @@ impl std::error::Error for TraceError {
 }
 
 impl Trace {
-    /// Reads a trace file.
+    /// Reads a trace file. It is read once, front to back, so a pipe or FIFO works too; a line longer
+    /// than [`MAX_LINE`] stops the read with [`TraceError::LineTooLong`].
     pub fn load(path: impl AsRef<Path>) -> Result<Trace, TraceError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| TraceError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let bytes = read_lines_capped(file).map_err(|e| match e {
+            Capped::Io(source) => io(source),
+            Capped::TooLong(line) => TraceError::LineTooLong { path: path.to_path_buf(), line },
+        })?;
         Trace::parse_bytes(&bytes, path)
     }
 
@@ -137,6 +157,39 @@ impl Trace {
             Trace::Frames(k) => k.truncate(n),
             Trace::Strings(k) => k.truncate(n),
         }
+    }
+}
+
+enum Capped {
+    Io(std::io::Error),
+    /// The 1-based number of the line that is too long.
+    TooLong(usize),
+}
+
+/// Reads all of `reader`, failing as soon as one line exceeds [`MAX_LINE`] bytes.
+fn read_lines_capped(mut reader: impl std::io::Read) -> Result<Vec<u8>, Capped> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let (mut line, mut line_len) = (1usize, 0usize);
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Capped::Io(e)),
+        };
+        for &b in &chunk[..n] {
+            if b == b'\n' {
+                line += 1;
+                line_len = 0;
+            } else {
+                line_len += 1;
+                if line_len > MAX_LINE {
+                    return Err(Capped::TooLong(line));
+                }
+            }
+        }
+        bytes.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -232,31 +285,205 @@ pub const FRAMES: u64 = 100_000;
 /// Pages of the `markov` kind.
 pub const PAGES: usize = 400;
 
-/// Generates `n` requests of `kind` from `seed`. A pure function of its arguments.
+/// Generates `n` requests of `kind` from `seed`. A pure function of its arguments: the first `n` keys of
+/// [`keys`]`(kind, seed)`. It holds the whole trace in memory; [`write()`] streams one of any length.
 pub fn generate(kind: TraceKind, n: usize, seed: u64) -> Trace {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     match kind {
-        TraceKind::Playback => Trace::Frames(cursor_walk(&mut rng, n, 1, &[-15, -5, -1, 5, 15, 30], 0.084, 0.016)),
-        TraceKind::Backward => Trace::Frames(cursor_walk(&mut rng, n, -1, &[15, 5, 1, -5, -15, -30], 0.084, 0.016)),
-        TraceKind::Jumps => Trace::Frames(cursor_walk(&mut rng, n, 1, &[-30, -10, 3, 10, 60, 120], 0.084, 0.016)),
-        TraceKind::Annotate => Trace::Frames(annotate(&mut rng, n)),
-        TraceKind::Scan => Trace::Frames((5000..5000 + n as u64).collect()),
-        TraceKind::Random => Trace::Frames((0..n).map(|_| rng.random_range(0..FRAMES)).collect()),
-        TraceKind::Interleaved => Trace::Frames(interleaved(&mut rng, n)),
-        TraceKind::Markov => Trace::Strings(markov(&mut rng, n)),
         TraceKind::FastForward | TraceKind::Scrub => {
             generate_with(kind, n, seed, &TraceParams::default()).expect("the default parameters are valid")
         }
+        TraceKind::Markov => Trace::Strings(keys(kind, seed).take(n).map(|k| k.into_str()).collect()),
+        _ => Trace::Frames(keys(kind, seed).take(n).map(|k| k.frame().unwrap_or(0)).collect()),
     }
 }
 
-/// One playback cursor: `step` with the remaining probability, a jump from `jumps` with `p_jump`,
-/// a seek anywhere with `p_seek`. Frames stay in `0..FRAMES`.
+/// One playback cursor for `n` requests: `step` with the remaining probability, a jump from `jumps` with
+/// `p_jump`, a seek anywhere with `p_seek`. Frames stay in `0..FRAMES`.
 fn cursor_walk(rng: &mut ChaCha8Rng, n: usize, step: i64, jumps: &[i64], p_jump: f64, p_seek: f64) -> Vec<u64> {
     let mut cursor = Cursor { pos: rng.random_range(0..FRAMES) as i64, step, jumps: jumps.to_vec(), p_jump, p_seek };
     (0..n).map(|i| if i == 0 { cursor.pos as u64 } else { cursor.advance(rng) }).collect()
 }
 
+/// Writes the first `n` keys of `kind` from `seed`, one per line, as they are generated: constant memory
+/// whatever `n`. The bytes are those of [`generate`]`(kind, n, seed).to_text()`. Returns the lines written.
+pub fn write(kind: TraceKind, n: u64, seed: u64, mut out: impl std::io::Write) -> std::io::Result<u64> {
+    if matches!(kind, TraceKind::FastForward | TraceKind::Scrub) && n > IN_MEMORY_KEYS as u64 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{kind} traces are generated in memory: at most {IN_MEMORY_KEYS} requests"),
+        ));
+    }
+    if matches!(kind, TraceKind::FastForward | TraceKind::Scrub) {
+        out.write_all(generate(kind, n as usize, seed).to_text().as_bytes())?;
+        out.flush()?;
+        return Ok(n);
+    }
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut written = 0;
+    for key in keys(kind, seed) {
+        if written == n {
+            break;
+        }
+        match &key {
+            Key::Frame(f) => {
+                let mut digits = [0u8; 20];
+                let mut i = digits.len();
+                let mut v = *f;
+                loop {
+                    i -= 1;
+                    digits[i] = b'0' + (v % 10) as u8;
+                    v /= 10;
+                    if v == 0 {
+                        break;
+                    }
+                }
+                buf.extend_from_slice(&digits[i..]);
+            }
+            Key::Str(s) => buf.extend_from_slice(s.as_bytes()),
+        }
+        buf.push(b'\n');
+        written += 1;
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(written)
+}
+
+/// One generated key: a frame number, or a string key (the `markov` kind's page names).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Key {
+    /// A frame number.
+    Frame(u64),
+    /// A string key.
+    Str(Arc<str>),
+}
+
+impl Key {
+    /// The frame number, for frame keys.
+    pub fn frame(&self) -> Option<u64> {
+        match self {
+            Key::Frame(f) => Some(*f),
+            Key::Str(_) => None,
+        }
+    }
+
+    /// The key as a string (frame numbers in decimal).
+    pub fn into_str(self) -> Arc<str> {
+        match self {
+            Key::Frame(f) => Arc::from(f.to_string()),
+            Key::Str(s) => s,
+        }
+    }
+}
+
+/// The most keys of the kinds generated as a whole (`fastforward`, `scrub`): 4 Mi, 32 MiB.
+pub const IN_MEMORY_KEYS: usize = 1 << 22;
+
+/// The endless stream of keys of `kind` from `seed`, generated one at a time in constant memory
+/// (the `markov` kind keeps its 400-page graph). A pure function of its arguments: take as many as needed.
+pub fn keys(kind: TraceKind, seed: u64) -> Keys {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (kind as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let walk = |rng: &mut ChaCha8Rng, step, jumps: &[i64]| {
+        let pos = rng.random_range(0..FRAMES) as i64;
+        State::Walk(Cursor { pos, step, jumps: jumps.to_vec(), p_jump: 0.084, p_seek: 0.016 })
+    };
+    let state = match kind {
+        TraceKind::Playback => walk(&mut rng, 1, &[-15, -5, -1, 5, 15, 30]),
+        TraceKind::Backward => walk(&mut rng, -1, &[15, 5, 1, -5, -15, -30]),
+        TraceKind::Jumps => walk(&mut rng, 1, &[-30, -10, 3, 10, 60, 120]),
+        TraceKind::Annotate => State::Annotate { pos: rng.random_range(0..FRAMES) as i64 },
+        TraceKind::Scan => State::Scan,
+        TraceKind::Random => State::Random,
+        TraceKind::Interleaved => {
+            let jumps = [-15, -5, -1, 5, 15, 30];
+            let mut cursor = || Cursor {
+                pos: rng.random_range(0..FRAMES) as i64,
+                step: 1,
+                jumps: jumps.to_vec(),
+                p_jump: 0.03,
+                p_seek: 0.005,
+            };
+            let cursors = [cursor(), cursor()];
+            State::Interleaved(Box::new(cursors))
+        }
+        TraceKind::Markov => State::Markov(Box::new(Markov::new(&mut rng))),
+        // These two kinds are generated as a whole (they plan runs ahead); their stream is the first
+        // [`IN_MEMORY_KEYS`] keys.
+        TraceKind::FastForward | TraceKind::Scrub => {
+            match generate_with(kind, IN_MEMORY_KEYS, seed, &TraceParams::default()) {
+                Ok(Trace::Frames(frames)) => State::Batch(frames.into_iter()),
+                _ => State::Batch(Vec::new().into_iter()),
+            }
+        }
+    };
+    Keys { rng, state, i: 0 }
+}
+
+/// The iterator of [`keys`]: endless, deterministic.
+#[derive(Debug)]
+pub struct Keys {
+    rng: ChaCha8Rng,
+    state: State,
+    /// Keys produced so far (wrapping past `u64::MAX`, which no caller reaches).
+    i: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    Walk(Cursor),
+    Annotate { pos: i64 },
+    Scan,
+    Random,
+    Interleaved(Box<[Cursor; 2]>),
+    Markov(Box<Markov>),
+    Batch(std::vec::IntoIter<u64>),
+}
+
+impl Iterator for Keys {
+    type Item = Key;
+
+    fn next(&mut self) -> Option<Key> {
+        let (i, rng) = (self.i, &mut self.rng);
+        self.i = self.i.wrapping_add(1);
+        let key = match &mut self.state {
+            State::Walk(cursor) if i == 0 => Key::Frame(cursor.pos as u64),
+            State::Walk(cursor) => Key::Frame(cursor.advance(rng)),
+            State::Annotate { pos } => {
+                if i > 0 {
+                    let r: f64 = rng.random();
+                    *pos += match r {
+                        r if r < 0.70 => 1,
+                        r if r < 0.825 => -1,
+                        r if r < 0.895 => 0,
+                        r if r < 0.945 => 10,
+                        r if r < 0.992 => -10,
+                        _ => rng.random_range(0..FRAMES) as i64 - *pos,
+                    };
+                    *pos = pos.rem_euclid(FRAMES as i64);
+                }
+                Key::Frame(*pos as u64)
+            }
+            // The scan runs on from frame 5000 (past `u64::MAX` it would wrap, which no trace reaches).
+            State::Scan => Key::Frame(5000u64.wrapping_add(i)),
+            State::Random => Key::Frame(rng.random_range(0..FRAMES)),
+            State::Interleaved(cursors) if i < 2 => Key::Frame(cursors[i as usize].pos as u64),
+            State::Interleaved(cursors) => {
+                let c = rng.random_range(0..2);
+                Key::Frame(cursors[c].advance(rng))
+            }
+            State::Markov(m) => Key::Str(m.next(rng, i)),
+            State::Batch(frames) => Key::Frame(frames.next()?),
+        };
+        Some(key)
+    }
+}
+
+#[derive(Debug)]
 struct Cursor {
     pos: i64,
     step: i64,
@@ -266,6 +493,8 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// One step: `step` with the remaining probability, a jump from `jumps` with `p_jump`, a seek anywhere
+    /// with `p_seek`. Frames stay in `0..FRAMES`.
     fn advance(&mut self, rng: &mut ChaCha8Rng) -> u64 {
         let r: f64 = rng.random();
         let next = if r < self.p_seek {
@@ -280,82 +509,49 @@ impl Cursor {
     }
 }
 
-fn annotate(rng: &mut ChaCha8Rng, n: usize) -> Vec<u64> {
-    let mut pos = rng.random_range(0..FRAMES) as i64;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        if i > 0 {
-            let r: f64 = rng.random();
-            pos += match r {
-                r if r < 0.70 => 1,
-                r if r < 0.825 => -1,
-                r if r < 0.895 => 0,
-                r if r < 0.945 => 10,
-                r if r < 0.992 => -10,
-                _ => rng.random_range(0..FRAMES) as i64 - pos,
-            };
-            pos = pos.rem_euclid(FRAMES as i64);
-        }
-        out.push(pos as u64);
+/// A user walking a graph of [`PAGES`] pages.
+#[derive(Debug)]
+struct Markov {
+    names: Vec<Arc<str>>,
+    links: Vec<Vec<(usize, f64)>>,
+    page: usize,
+}
+
+impl Markov {
+    fn new(rng: &mut ChaCha8Rng) -> Self {
+        let names: Vec<Arc<str>> = (0..PAGES).map(|i| Arc::from(format!("page_{i}"))).collect();
+        // Each page links to 2..=5 others with skewed weights (the first link is the likeliest).
+        let links: Vec<Vec<(usize, f64)>> = (0..PAGES)
+            .map(|_| {
+                let k = rng.random_range(2..=5);
+                let raw: Vec<f64> = (0..k).map(|j| 1.0 / (j as f64 + 1.0).powf(1.5)).collect();
+                let sum: f64 = raw.iter().sum();
+                raw.into_iter().map(|w| (rng.random_range(0..PAGES), w / sum)).collect()
+            })
+            .collect();
+        Markov { names, links, page: 0 }
     }
-    out
-}
 
-fn interleaved(rng: &mut ChaCha8Rng, n: usize) -> Vec<u64> {
-    let jumps = [-15, -5, -1, 5, 15, 30];
-    let mut cursors: Vec<Cursor> = (0..2)
-        .map(|_| Cursor {
-            pos: rng.random_range(0..FRAMES) as i64,
-            step: 1,
-            jumps: jumps.to_vec(),
-            p_jump: 0.03,
-            p_seek: 0.005,
-        })
-        .collect();
-    (0..n)
-        .map(|i| {
-            if i < 2 {
-                return cursors[i].pos as u64;
-            }
-            let c = rng.random_range(0..2);
-            cursors[c].advance(rng)
-        })
-        .collect()
-}
-
-fn markov(rng: &mut ChaCha8Rng, n: usize) -> Vec<Arc<str>> {
-    let names: Vec<Arc<str>> = (0..PAGES).map(|i| Arc::from(format!("page_{i}"))).collect();
-    // Each page links to 2..=5 others with skewed weights (the first link is the likeliest).
-    let links: Vec<Vec<(usize, f64)>> = (0..PAGES)
-        .map(|_| {
-            let k = rng.random_range(2..=5);
-            let raw: Vec<f64> = (0..k).map(|j| 1.0 / (j as f64 + 1.0).powf(1.5)).collect();
-            let sum: f64 = raw.iter().sum();
-            raw.into_iter().map(|w| (rng.random_range(0..PAGES), w / sum)).collect()
-        })
-        .collect();
-    let mut page = 0;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    fn next(&mut self, rng: &mut ChaCha8Rng, i: u64) -> Arc<str> {
         if i > 0 {
             if rng.random_bool(0.05) {
-                page = rng.random_range(0..PAGES);
+                self.page = rng.random_range(0..PAGES);
             } else {
                 let mut r: f64 = rng.random();
-                let mut next = links[page][0].0;
-                for &(to, w) in &links[page] {
+                let links = &self.links[self.page];
+                let mut next = links[0].0;
+                for &(to, w) in links {
                     next = to;
                     if r < w {
                         break;
                     }
                     r -= w;
                 }
-                page = next;
+                self.page = next;
             }
         }
-        out.push(names[page].clone());
+        self.names[self.page].clone()
     }
-    out
 }
 
 /// Parameters of a generated trace beyond its kind, length and seed.

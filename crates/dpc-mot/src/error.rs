@@ -47,6 +47,13 @@ pub enum LineErrorKind {
     },
     /// A negative frame number.
     NegativeFrame,
+    /// A line longer than `limit` bytes ([`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES)). No MOT line is near that
+    /// long, so the input is not a MOT file (a binary, `/dev/zero`); this ends a parse or index in lenient
+    /// mode too, after reading at most `limit` bytes of the line.
+    LineTooLong {
+        /// The longest accepted line, bytes (line ending excluded).
+        limit: usize,
+    },
 }
 
 impl fmt::Display for LineErrorKind {
@@ -68,6 +75,9 @@ impl fmt::Display for LineErrorKind {
                 write!(f, "column {column} ({}) does not fit in 64 bits", name(column))
             }
             LineErrorKind::NegativeFrame => f.write_str("column 1 (frame) is negative"),
+            LineErrorKind::LineTooLong { limit } => {
+                write!(f, "the line is longer than {limit} bytes: this is not a MOT file")
+            }
         }
     }
 }
@@ -87,7 +97,8 @@ pub struct LineError {
 
 impl LineError {
     pub(crate) fn new(line: u64, offset: u64, bytes: &[u8], kind: LineErrorKind) -> Self {
-        let mut text: String = String::from_utf8_lossy(bytes).chars().take(200).collect();
+        // 200 characters are at most 800 bytes: a long line is not converted whole.
+        let mut text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(800)]).chars().take(200).collect();
         if text.ends_with('\r') {
             text.pop();
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use memchr::{memchr_iter, memrchr};
 use serde::Serialize;
 
-use crate::parse::{bom_len, frame_of};
-use crate::{LineError, Mode};
+use crate::parse::{MAX_LINE_BYTES, bom_len, frame_of};
+use crate::{LineError, LineErrorKind, Mode};
 
 /// A contiguous byte range of the file holding rows of one frame (and possibly blank lines between them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -112,38 +112,42 @@ pub(crate) fn for_each_line<R: Read>(
 ) -> Result<(u64, bool), IndexError> {
     for_each_block(reader, |block, offset| {
         let mut start = 0usize;
+        let mut lines = 0;
         for nl in memchr_iter(b'\n', block) {
             f(&block[start..nl], offset + start as u64, offset + nl as u64 + 1)?;
             start = nl + 1;
+            lines += 1;
         }
         // Only the stream's last block can end without a line ending.
         if start < block.len() {
             f(&block[start..], offset + start as u64, offset + block.len() as u64)?;
+            lines += 1;
         }
-        Ok(())
+        Ok(lines)
     })
 }
 
 /// Reads `reader` in 1 MiB blocks and calls `f(lines, offset)` with each run of whole lines (each ending in
-/// `\n`, but the stream's last line, which may have none) and the stream offset of its first byte.
-/// A UTF-8 byte-order mark at the start of the stream is skipped. Returns the bytes read and whether there
-/// was a byte-order mark.
+/// `\n`, but the stream's last line, which may have none) and the stream offset of its first byte; `f`
+/// returns how many lines it was given. A UTF-8 byte-order mark at the start of the stream is skipped.
+/// Memory is constant: a line that grows past [`MAX_LINE_BYTES`] without an end fails with
+/// [`LineErrorKind::LineTooLong`] before more of it is read (the callers check the complete lines they get).
+/// Returns the bytes read and whether there was a byte-order mark.
 pub(crate) fn for_each_block<R: Read>(
     mut reader: R,
-    mut f: impl FnMut(&[u8], u64) -> Result<(), LineError>,
+    mut f: impl FnMut(&[u8], u64) -> Result<u64, LineError>,
 ) -> Result<(u64, bool), IndexError> {
+    // A partial line is at most MAX_LINE_BYTES, so the buffer always has room for a read after it.
+    const _: () = assert!(MAX_LINE_BYTES < BLOCK / 2);
     let mut buf = vec![0u8; BLOCK];
     // `buf[..filled]` holds unprocessed bytes; `base` is the stream offset of `buf[0]`.
     let mut filled = 0usize;
     let mut base = 0u64;
     let mut total = 0u64;
+    let mut lines = 0u64;
     let mut first = true;
     let mut bom = false;
     loop {
-        if filled == buf.len() {
-            // One line longer than the buffer: grow it.
-            buf.resize(buf.len() * 2, 0);
-        }
         let n = match reader.read(&mut buf[filled..]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -169,10 +173,14 @@ pub(crate) fn for_each_block<R: Read>(
             memrchr(b'\n', &buf[fresh.max(start)..filled]).map_or(start, |k| fresh.max(start) + k + 1)
         };
         if end > start {
-            f(&buf[start..end], base + start as u64).map_err(IndexError::Line)?;
+            lines += f(&buf[start..end], base + start as u64).map_err(IndexError::Line)?;
         }
         if eof {
             return Ok((total, bom));
+        }
+        if filled - end > MAX_LINE_BYTES {
+            let kind = LineErrorKind::LineTooLong { limit: MAX_LINE_BYTES };
+            return Err(IndexError::Line(LineError::new(lines + 1, base + end as u64, &buf[end..filled], kind)));
         }
         buf.copy_within(end..filled, 0);
         filled -= end;
@@ -329,6 +337,14 @@ impl Builder {
     #[inline]
     fn line(&mut self, bytes: &[u8], start: u64, end: u64) -> Result<(), LineError> {
         self.line_no += 1;
+        if bytes.len() > MAX_LINE_BYTES {
+            return Err(LineError::new(
+                self.line_no,
+                start,
+                bytes,
+                LineErrorKind::LineTooLong { limit: MAX_LINE_BYTES },
+            ));
+        }
         if !self.crlf_known && !bytes.is_empty() {
             self.crlf_known = true;
             self.summary.crlf = bytes.ends_with(b"\r");

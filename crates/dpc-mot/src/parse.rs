@@ -17,6 +17,12 @@ use crate::{Detection, LineError, LineErrorKind};
 
 mod wide;
 
+/// The longest line the parser and the index accept, in bytes, line ending excluded. MOT lines are tens of
+/// bytes; the cap keeps memory constant on input that is not MOT at all (a binary, `/dev/zero`), which
+/// otherwise is buffered whole in search of a line end. A longer line is a [`LineErrorKind::LineTooLong`]
+/// error in both modes.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
 /// What to do with a bad line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -475,6 +481,10 @@ pub(crate) fn parse_chunk(
             continue;
         }
         let end = memchr(b'\n', &buf[start..]).map_or(buf.len(), |k| start + k);
+        if end - start > MAX_LINE_BYTES {
+            let kind = LineErrorKind::LineTooLong { limit: MAX_LINE_BYTES };
+            return Err(LineError::new(base_line + counts.lines, base_offset + start as u64, &buf[start..end], kind));
+        }
         handle(sink, &buf[start..end], start, &mut counts)?;
         start = end + 1;
     }

@@ -29,12 +29,16 @@ pub struct Scan {
     pub diagnostics: Vec<LineError>,
     /// Whether the stream starts with a UTF-8 byte-order mark.
     pub bom: bool,
+    /// Whether lines end with CRLF (judged on the first line that is not empty).
+    pub crlf: bool,
     /// Wall time of the pass.
     #[serde(skip)]
     pub elapsed: Duration,
 }
 
 /// Parses every line of `reader`, calling `on_row` for each good row in file order, in 1 MiB blocks.
+/// The stream is read once, front to back (a pipe works), in constant memory: a line longer than
+/// [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES) ends the scan with [`LineErrorKind::LineTooLong`](crate::LineErrorKind::LineTooLong) in either mode.
 ///
 /// ```
 /// let mut ids = std::collections::BTreeSet::new();
@@ -49,6 +53,7 @@ pub fn scan<R: Read>(reader: R, mode: Mode, on_row: impl FnMut(&Detection)) -> R
     let started = Instant::now();
     let mut s = Scan::default();
     let mut sink = ScanSink { mode, on_row, bad_lines: 0, diagnostics: Vec::new() };
+    let mut crlf_known = false;
     // Whole blocks of lines go through the same parser as a frame load (its fast paths need the bytes after
     // a line, which a line-by-line split would hide).
     let (bytes, bom) = for_each_block(reader, |block, offset| {
@@ -58,7 +63,14 @@ pub fn scan<R: Read>(reader: R, mode: Mode, on_row: impl FnMut(&Detection)) -> R
         for (total, n) in s.columns.iter_mut().zip(counts.columns) {
             *total += n;
         }
-        Ok(())
+        if !crlf_known {
+            // Judged on the first line that is not empty, as the index does.
+            if let Some(line) = block.split(|&b| b == b'\n').find(|l| !l.is_empty()) {
+                crlf_known = true;
+                s.crlf = line.ends_with(b"\r");
+            }
+        }
+        Ok(counts.lines)
     })?;
     s.rows = s.columns.iter().sum();
     s.bad_lines = sink.bad_lines;

@@ -54,8 +54,8 @@ pub fn run(args: Args) -> CliResult {
     let path = match args.file {
         Some(p) => p,
         None => {
-            let path = PathBuf::from(crate::demo::DEMO_FILE);
-            dpc_gen::mot::ensure_demo_file(&path).map_err(|e| format!("cannot write {}: {e}", path.display()))?
+            // The same file as `dpc demo`, in the target or the platform cache directory.
+            crate::demo::ensure_demo_file()?.0
         }
     };
     let settings = Settings {

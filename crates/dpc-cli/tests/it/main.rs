@@ -2,6 +2,7 @@
 
 mod demo;
 mod mot;
+mod progress;
 mod replay;
 mod trace;
 mod view;

@@ -69,3 +69,36 @@ fn gen_trace_takes_the_family_parameters() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("trace kind playback does not use the parameter cursors"));
 }
+
+#[test]
+fn gen_trace_streams_any_length_and_replaces_files_whole() {
+    // Before, -n 18446744073709551615 overflowed the capacity and -n 10000000000 allocated 80 GB first.
+    // Now the first lines come at once; `head` closing the pipe ends the run without an error.
+    for n in ["18446744073709551615", "10000000000"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dpc"))
+            .args(["gen", "trace", "random", "-n", n])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+        assert!(first.trim().parse::<u64>().is_ok(), "{first:?}");
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{n}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = dpc(&["gen", "trace", "random", "-n", "0"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--requests"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t.txt");
+    std::fs::write(&t, "precious\n").unwrap();
+    let out = dpc(&["gen", "trace", "random", "-n", "0", "-o", t.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&t).unwrap(), "precious\n");
+    assert!(dpc(&["gen", "trace", "scan", "-n", "3", "-o", t.to_str().unwrap()]).status.success());
+    assert_eq!(std::fs::read_to_string(&t).unwrap(), "5000\n5001\n5002\n");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left behind");
+}

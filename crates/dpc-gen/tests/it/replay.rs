@@ -70,9 +70,40 @@ fn the_report_has_the_json_fields_of_the_spec() {
         "prefetch_wasted",
         "wall_ms",
         "predictor",
+        "prefetch_unused",
+        "prefetch_failed",
+        "prefetch_cancelled",
     ];
     let mut fields = fields;
     fields.sort();
     expected.sort();
     assert_eq!(fields, expected);
+}
+
+#[test]
+fn every_prefetch_is_accounted_for_once() {
+    // Before, used + wasted fell short of issued with no word on the rest (entries still resident unused,
+    // failures), so the summary did not add up. A small cache and a real latency make every outcome occur.
+    let dpc_gen::trace::Trace::Frames(trace) = dpc_gen::trace::generate(dpc_gen::trace::TraceKind::Annotate, 300, 8)
+    else {
+        panic!()
+    };
+    let setup = Setup { latency: Duration::from_micros(200), think: Duration::ZERO, workers: 4, capacity: 16 };
+    for name in ["auto", "python", "sequential"] {
+        let mut seen = 0;
+        let r =
+            dpc_gen::replay::replay_with_progress(&trace, dpc_predictors::by_name::<u64>(name).unwrap(), &setup, |n| {
+                assert_eq!(n, seen + 1, "progress counts every request once, in order");
+                seen = n;
+            })
+            .unwrap();
+        assert_eq!(seen, 300);
+        assert!(r.prefetch_issued > 0, "{name}: {r:?}");
+        assert_eq!(r.requests, r.hits + r.late_hits + r.misses, "{name}: {r:?}");
+        assert_eq!(
+            r.prefetch_issued,
+            r.prefetch_used + r.prefetch_wasted + r.prefetch_unused + r.prefetch_failed,
+            "{name}: {r:?}"
+        );
+    }
 }

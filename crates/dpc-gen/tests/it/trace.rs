@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use dpc_gen::trace::{Trace, TraceError, TraceKind, generate};
+use dpc_gen::trace::{Trace, TraceError, TraceKind, generate, keys, write};
 
 fn parse(text: &str) -> Result<Trace, TraceError> {
     Trace::parse_bytes(text.as_bytes(), Path::new("t.txt"))
@@ -255,4 +255,103 @@ mod params {
             "cursors must be 1 to 64, got 0",
         );
     }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The digests of `generate(kind, 20000, 3).to_text()` as the collecting generators wrote them before the
+/// generators became streams: the streaming form must not change a byte.
+const PINNED: [(TraceKind, u64); 8] = [
+    (TraceKind::Playback, 10469569275865089993),
+    (TraceKind::Annotate, 13429633442567248452),
+    (TraceKind::Scan, 11337411481061869509),
+    (TraceKind::Markov, 18179495440871607238),
+    (TraceKind::Random, 14816525416769933915),
+    (TraceKind::Backward, 7773460865853993791),
+    (TraceKind::Interleaved, 3006139523806103321),
+    (TraceKind::Jumps, 4405292403843518620),
+];
+
+#[test]
+fn streaming_generation_writes_the_pinned_bytes() {
+    for (kind, digest) in PINNED {
+        let text = generate(kind, 20_000, 3).to_text();
+        assert_eq!(fnv(text.as_bytes()), digest, "{kind}: generate changed");
+        let mut streamed = Vec::new();
+        assert_eq!(write(kind, 20_000, 3, &mut streamed).unwrap(), 20_000);
+        assert_eq!(streamed, text.as_bytes(), "{kind}: write differs from generate");
+        // A prefix of the stream is the shorter trace.
+        let mut short = Vec::new();
+        write(kind, 7, 3, &mut short).unwrap();
+        assert_eq!(short, generate(kind, 7, 3).to_text().as_bytes(), "{kind}");
+        assert_eq!(keys(kind, 3).take(5).count(), 5);
+    }
+}
+
+/// A writer that accepts `limit` bytes and then fails, counting what it was given.
+struct Full {
+    taken: u64,
+    limit: u64,
+}
+
+impl std::io::Write for Full {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.taken >= self.limit {
+            return Err(std::io::Error::other("full"));
+        }
+        self.taken += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn writing_a_huge_trace_streams_and_stops_at_the_first_write_error() {
+    // `n` = u64::MAX would take centuries to write; it must start at once, in constant memory, and stop
+    // at the writer's first error (before, it allocated `n` keys first and aborted).
+    for kind in TraceKind::ALL {
+        let mut out = Full { taken: 0, limit: 1 << 20 };
+        if matches!(kind, TraceKind::FastForward | TraceKind::Scrub) {
+            // These plan their runs ahead, so they are generated in memory: a length past that is refused.
+            let err = write(kind, u64::MAX, 1, &mut out).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{kind}: {err}");
+            assert_eq!(out.taken, 0);
+            continue;
+        }
+        let err = write(kind, u64::MAX, 1, &mut out).unwrap_err();
+        assert_eq!(err.to_string(), "full");
+        assert!(out.taken >= 1 << 20 && out.taken < 2 << 20, "{kind}: {} bytes", out.taken);
+    }
+}
+
+#[test]
+fn loading_reads_a_fifo_once_and_refuses_endless_lines() {
+    let dir = std::env::temp_dir().join(format!("dpc-gen-trace-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("trace.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, "4\n5\n4\n").unwrap())
+    };
+    assert_eq!(Trace::load(&fifo).unwrap(), Trace::Frames(vec![4, 5, 4]));
+    writer.join().unwrap();
+
+    // Before, `/dev/zero` was read into memory until the allocation failed.
+    match Trace::load("/dev/zero") {
+        Err(TraceError::LineTooLong { line: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let long = dir.join("long.txt");
+    std::fs::write(&long, format!("1\n{}\n", "x".repeat(dpc_gen::trace::MAX_LINE + 1))).unwrap();
+    let err = Trace::load(&long).unwrap_err();
+    assert!(matches!(err, TraceError::LineTooLong { line: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("long.txt:2"), "{err}");
+    std::fs::write(&long, format!("{}\n", "x".repeat(dpc_gen::trace::MAX_LINE))).unwrap();
+    assert!(Trace::load(&long).is_ok(), "a line of exactly MAX_LINE bytes is fine");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

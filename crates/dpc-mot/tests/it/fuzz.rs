@@ -184,7 +184,7 @@ impl std::io::Read for Pieces<'_> {
 }
 
 /// A stream of several MiB, so that the streaming parse crosses its 1 MiB block boundaries inside lines,
-/// between `\r` and `\n`, and after a byte-order mark; and one line longer than a block.
+/// between `\r` and `\n`, and after a byte-order mark; and one line of the longest length accepted.
 #[test]
 fn scan_across_blocks_matches_the_buffer_parser() {
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
@@ -203,8 +203,8 @@ fn scan_across_blocks_matches_the_buffer_parser() {
         };
         bytes.extend_from_slice(line.as_bytes());
         if k == 20_000 {
-            // A line longer than the 1 MiB block: one bad line.
-            bytes.extend(std::iter::repeat_n(b'7', (1 << 20) + 5));
+            // The longest line accepted (MAX_LINE_BYTES), bad for its frame number: one bad line.
+            bytes.extend(std::iter::repeat_n(b'7', dpc_mot::MAX_LINE_BYTES - 10));
             bytes.extend_from_slice(b",1,1,1,1,1\n");
         }
     }

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use dpc_mot::{FrameIndex, Mode, MotProvider, Separator, WriteFormat};
+use dpc_mot::{FrameIndex, LineErrorKind, MAX_LINE_BYTES, Mode, MotProvider, Separator, WriteFormat};
 use proptest::prelude::*;
 
 use crate::{fixture, frames_of, reference, render, synth, temp_file};
@@ -108,17 +108,90 @@ fn a_file_larger_than_the_read_block_sorted_and_id_major() {
     }
 }
 
+/// A line of `len` bytes (line ending excluded) holding frame 2: `2,2,` then spaces, then the other columns.
+fn padded_line(len: usize) -> Vec<u8> {
+    let mut line = b"2,2,".to_vec();
+    line.extend(std::iter::repeat_n(b' ', len - b"2,2,1,1,1,1".len()));
+    line.extend_from_slice(b"1,1,1,1");
+    assert_eq!(line.len(), len);
+    line
+}
+
 #[test]
-fn a_line_longer_than_the_block_is_indexed() {
-    let mut bytes = b"1,1,1,1,1,1\n2,2,".to_vec();
-    bytes.extend(std::iter::repeat_n(b' ', 3 << 20));
-    bytes.extend_from_slice(b"1,1,1,1\n3,3,1,1,1,1");
-    let index = FrameIndex::build(&bytes[..], Mode::Strict).unwrap();
-    assert_eq!(index.frames(), &[1, 2, 3]);
-    assert_eq!(index.runs(3)[0].end, bytes.len() as u64);
+fn a_line_up_to_the_cap_is_indexed_across_reads() {
+    let mut bytes = b"1,1,1,1,1,1\n".to_vec();
+    bytes.extend(padded_line(MAX_LINE_BYTES));
+    bytes.extend_from_slice(b"\n3,3,1,1,1,1");
+    for step in [bytes.len(), 1000, 7] {
+        let index = FrameIndex::build(Trickle { data: &bytes, step }, Mode::Strict).unwrap();
+        assert_eq!(index.frames(), &[1, 2, 3], "step {step}");
+        assert_eq!(index.runs(3)[0].end, bytes.len() as u64);
+    }
     let (_dir, path) = temp_file(&bytes);
     let p = MotProvider::open(&path).unwrap();
     assert_eq!(p.load_frame(2).unwrap().detections()[0].id, 2);
+    let scan = dpc_mot::scan(&bytes[..], Mode::Strict, |_| {}).unwrap();
+    assert_eq!((scan.lines, scan.rows), (3, 3));
+}
+
+fn too_long(err: dpc_mot::IndexError) -> dpc_mot::LineError {
+    match err {
+        dpc_mot::IndexError::Line(e) if e.kind == LineErrorKind::LineTooLong { limit: MAX_LINE_BYTES } => e,
+        other => panic!("not a LineTooLong: {other:?}"),
+    }
+}
+
+#[test]
+fn a_longer_line_is_an_error_naming_it_in_either_mode() {
+    // Before, the pass grew its buffer to hold any line: a 200 MB line was buffered whole.
+    let mut bytes = b"1,1,1,1,1,1\n\n".to_vec();
+    bytes.extend(padded_line(MAX_LINE_BYTES + 1));
+    bytes.extend_from_slice(b"\n3,3,1,1,1,1\n");
+    for mode in [Mode::Strict, Mode::Lenient] {
+        for step in [bytes.len(), 4096, 13] {
+            let e = too_long(FrameIndex::build(Trickle { data: &bytes, step }, mode).unwrap_err());
+            assert_eq!((e.line, e.offset), (3, 13), "index, {mode:?}, step {step}");
+            let e = too_long(dpc_mot::scan(Trickle { data: &bytes, step }, mode, |_| {}).unwrap_err());
+            assert_eq!((e.line, e.offset), (3, 13), "scan, {mode:?}, step {step}");
+            assert!(e.text.len() <= 200 && e.to_string().contains("line 3"), "{e}");
+        }
+        let e = FrameIndex::from_bytes(&bytes, mode).unwrap_err();
+        assert_eq!((e.line, e.kind), (3, LineErrorKind::LineTooLong { limit: MAX_LINE_BYTES }));
+        let e = dpc_mot::parse(&bytes, mode).unwrap_err();
+        assert_eq!((e.line, e.offset), (3, 13));
+    }
+    // The same line at the end of the stream, without a line ending.
+    let e = too_long(dpc_mot::scan(&bytes[..bytes.len() - 13], Mode::Lenient, |_| {}).unwrap_err());
+    assert_eq!(e.line, 3);
+}
+
+/// An endless stream of one byte, counting what was read.
+struct Endless {
+    byte: u8,
+    read: u64,
+}
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        buf.fill(self.byte);
+        self.read += buf.len() as u64;
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn an_endless_line_stops_after_a_bounded_read() {
+    // `dpc inspect mot /dev/zero` grew to gigabytes. Now both passes stop within two blocks.
+    for byte in [0u8, b'7', b' '] {
+        let mut zero = Endless { byte, read: 0 };
+        let e = too_long(dpc_mot::scan(&mut zero, Mode::Lenient, |_| {}).unwrap_err());
+        assert_eq!((e.line, e.offset), (1, 0));
+        assert!(zero.read <= 2 << 20, "read {} bytes", zero.read);
+        let mut zero = Endless { byte, read: 0 };
+        let e = too_long(FrameIndex::build(&mut zero, Mode::Lenient).unwrap_err());
+        assert_eq!(e.line, 1);
+        assert!(zero.read <= 2 << 20, "read {} bytes", zero.read);
+    }
 }
 
 #[test]
