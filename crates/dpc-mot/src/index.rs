@@ -14,6 +14,9 @@ use serde::Serialize;
 use crate::parse::{bom_len, frame_of};
 use crate::{LineError, Mode};
 
+mod saved;
+pub use saved::SavedIndexError;
+
 /// A contiguous byte range of the file holding rows of one frame (and possibly blank lines between them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Run {
