@@ -14,7 +14,8 @@
 //! | `http://host/path`, `https://host/path` | any HTTP server that answers range requests (feature `remote`) |
 //!
 //! Object stores retry timeouts, broken connections and 5xx/429/408 answers with exponential backoff and
-//! full jitter, give every request a deadline, and fetch nearby ranges with one request
+//! full jitter, give every request a deadline, and fetch nearby ranges with one request and scattered ones
+//! together
 //! ([`RangeSource::read_ranges`]); see [`SourceOptions`].
 //! [`PagedProvider`] serves any source as a [`dpc_core::DataProvider`] of pages.
 //!

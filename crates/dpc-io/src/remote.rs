@@ -1,7 +1,6 @@
 //! Object stores (S3 and compatible servers, GCS, Azure, HTTP range requests) through `object_store`,
 //! driven by a small tokio runtime of dpc-io's own so that the blocking API needs no runtime from the caller.
 
-use std::error::Error as _;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Read};
@@ -14,7 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::client::{HttpError, HttpErrorKind};
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, RetryConfig};
+use object_store::{ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, RetryConfig};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
@@ -28,8 +27,8 @@ use crate::{IoError, RangeSource, SourceOptions, Version, retryable_status};
 /// ETag of the answer, so an object replaced mid-session is [`IoError::Changed`], never a mix of old and
 /// new bytes. Each request has a deadline ([`SourceOptions::timeout`], body included); timeouts, broken
 /// connections and 5xx/429/408 answers are retried with exponential backoff and full jitter, up to
-/// [`SourceOptions::attempts`]. Ranges closer than 1 MiB are fetched with one request
-/// ([`read_ranges`](RangeSource::read_ranges)).
+/// [`SourceOptions::attempts`]. Ranges closer than 256 KiB are fetched with one request, and the requests of
+/// one [`read_ranges`](RangeSource::read_ranges) call go out together.
 ///
 /// The blocking methods may be called from any thread but a tokio worker; the `*_async` ones return futures
 /// that run on dpc-io's runtime and can be awaited on any executor.
@@ -137,8 +136,38 @@ impl RangeSource for ObjectSource {
         block_on(Arc::clone(&self.inner).fetch_owned(range)).map(Vec::from)
     }
 
+    /// Coalesces with [`coalesce_gap`](RangeSource::coalesce_gap) and sends the requests at once (at most
+    /// eight in flight), so scattered ranges cost about one round trip rather than one each.
+    fn read_ranges(&self, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>, IoError> {
+        for r in ranges {
+            checked_range(self, r)?;
+        }
+        let plan = crate::coalesce(ranges, self.coalesce_gap());
+        let inner = Arc::clone(&self.inner);
+        let reads: Vec<Range<u64>> = plan.iter().map(|g| g.range.clone()).collect();
+        let fetched = block_on(async move {
+            let inner = &inner;
+            futures_util::stream::iter(reads)
+                .map(|range| async move { inner.fetch(range).await })
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<Bytes>, IoError>>()
+        })?;
+        let mut out = vec![Vec::new(); ranges.len()];
+        for (group, bytes) in plan.iter().zip(&fetched) {
+            for &i in &group.members {
+                let r = &ranges[i];
+                let from = (r.start - group.range.start) as usize;
+                out[i] = bytes[from..from + (r.end - r.start) as usize].to_vec();
+            }
+        }
+        Ok(out)
+    }
+
     fn coalesce_gap(&self) -> u64 {
-        1 << 20
+        256 << 10
     }
 
     fn check(&self) -> Result<(), IoError> {

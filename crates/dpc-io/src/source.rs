@@ -109,7 +109,7 @@ pub trait RangeSource: Send + Sync + fmt::Debug {
     }
 
     /// Bytes worth reading past the end of one range rather than issuing another read: about what one more
-    /// request costs in transfer time (8 KiB for a local file, 1 MiB for an object store).
+    /// request costs in transfer time (8 KiB for a local file, 256 KiB for an object store).
     fn coalesce_gap(&self) -> u64 {
         8 << 10
     }

@@ -173,7 +173,7 @@ pub fn env_for(endpoint: &str) -> Vec<(String, String)> {
 }
 
 async fn put_object(endpoint: &str, bucket: &str, key: &str, bytes: Vec<u8>) -> io::Result<()> {
-    use object_store::ObjectStore;
+    use object_store::ObjectStoreExt;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
     for (k, v) in settings_for(endpoint) {

@@ -57,10 +57,7 @@ fn non_regular_files_are_refused_at_open() {
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
         // Opening a FIFO for reading would block until a writer came.
         assert!(matches!(LocalFile::open(&fifo), Err(IoError::NotRegularFile { kind: "FIFO", .. })));
-        assert!(matches!(
-            open_source("/dev/null"),
-            Err(IoError::NotRegularFile { kind: "character device", .. })
-        ));
+        assert!(matches!(open_source("/dev/null"), Err(IoError::NotRegularFile { kind: "character device", .. })));
     }
     match open_source(dir.path().join("missing").to_str().unwrap()) {
         Err(e @ IoError::NotFound { .. }) => assert!(e.to_string().ends_with("missing: not found"), "{e}"),
