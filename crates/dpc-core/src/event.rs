@@ -27,6 +27,11 @@ pub enum Event<K> {
     PrefetchCancel { key: K },
     /// A resident entry was evicted to make room.
     Evict { key: K, score: f64, prefetched_unused: bool },
-    /// A predictor panicked (the scheduler keeps running) or another internal fault was contained.
-    WorkerError { message: String },
+    /// The predictor panicked; the scheduler caught it, skipped that prediction and keeps running.
+    PredictorPanic { message: String },
+    /// The weigher panicked on a loaded value; the value went to its callers but was not cached.
+    WeigherPanic { key: K, message: String },
+    /// A value was dropped by [`invalidate`](crate::PrefetchCache::invalidate) or
+    /// [`invalidate_all`](crate::PrefetchCache::invalidate_all) (resident, or loading and then not kept).
+    Invalidate { key: K },
 }

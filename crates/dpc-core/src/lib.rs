@@ -41,12 +41,14 @@ mod cache;
 mod error;
 mod event;
 mod predict;
+mod snapshot;
 mod stats;
 mod traits;
 
-pub use cache::{PrefetchCache, PrefetchCacheBuilder};
+pub use cache::{CloseReport, DEFAULT_CLOSE_TIMEOUT, GetError, PrefetchCache, PrefetchCacheBuilder};
 pub use error::{BuildError, CacheError};
 pub use event::Event;
 pub use predict::{Lookahead, NoPrefetch};
+pub use snapshot::{InFlight, LoadKind, Resident, SchedulerState, Snapshot};
 pub use stats::Stats;
-pub use traits::{AccessPredictor, DataProvider, EvictionPolicy, Key, PredictContext, Weigher};
+pub use traits::{AccessPredictor, DataProvider, EvictionPolicy, Key, PredictContext};

@@ -30,8 +30,17 @@ pub struct Stats {
     pub prefetch_cancelled: u64,
     /// Entries evicted to make room.
     pub evictions: u64,
+    /// Values made resident by [`insert`](crate::PrefetchCache::insert).
+    pub inserted: u64,
+    /// Values dropped by [`invalidate`](crate::PrefetchCache::invalidate) or
+    /// [`invalidate_all`](crate::PrefetchCache::invalidate_all): resident ones, and loads in flight whose value
+    /// was then not kept.
+    pub invalidated: u64,
     /// Requests not recorded in the history because the access log was full (the scheduler fell behind).
     pub history_dropped: u64,
+    /// Times the scheduler thread woke up (to handle requests, or from a nap while polling): what it costs in
+    /// CPU is about this many wake-ups of a few microseconds each, plus the predictor's work.
+    pub scheduler_wakeups: u64,
     /// Predictor panics caught by the scheduler.
     pub predictor_panics: u64,
     /// Entries resident now.

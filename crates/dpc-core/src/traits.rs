@@ -36,7 +36,22 @@ pub trait DataProvider: Send + Sync + 'static {
 }
 
 /// What a predictor sees when it is asked for scores.
-#[derive(Debug)]
+///
+/// The cache builds it; predictor tests and simulators build one with [`new`](Self::new) and the setters:
+///
+/// ```
+/// use std::time::Duration;
+/// use dpc_core::PredictContext;
+///
+/// let history = [3u64, 4, 5];
+/// let cx = PredictContext::new(&5, &history)
+///     .workers(4)
+///     .load_latency(Some(Duration::from_millis(8)))
+///     .request_interval(Some(Duration::from_millis(1)));
+/// assert_eq!(cx.lookahead(), 8);
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct PredictContext<'a, K> {
     /// The key requested last.
     pub current: &'a K,
@@ -54,7 +69,56 @@ pub struct PredictContext<'a, K> {
     pub request_interval: Option<Duration>,
 }
 
-impl<K> PredictContext<'_, K> {
+impl<'a, K> PredictContext<'a, K> {
+    /// A context for `current` after `history` (oldest first, ending with `current`), with the cache's defaults:
+    /// no entry bound, 20 prefetches, 4 workers, nothing measured yet.
+    pub fn new(current: &'a K, history: &'a [K]) -> Self {
+        PredictContext {
+            current,
+            history,
+            capacity: None,
+            max_prefetch: 20,
+            workers: 4,
+            load_latency: None,
+            request_interval: None,
+        }
+    }
+
+    /// Sets the entry bound.
+    #[must_use]
+    pub fn capacity(mut self, capacity: Option<usize>) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Sets how many prefetch loads may be queued or running at once.
+    #[must_use]
+    pub fn max_prefetch(mut self, n: usize) -> Self {
+        self.max_prefetch = n;
+        self
+    }
+
+    /// Sets the worker count.
+    #[must_use]
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Sets the measured load latency.
+    #[must_use]
+    pub fn load_latency(mut self, latency: Option<Duration>) -> Self {
+        self.load_latency = latency;
+        self
+    }
+
+    /// Sets the measured time between requests.
+    #[must_use]
+    pub fn request_interval(mut self, interval: Option<Duration>) -> Self {
+        self.request_interval = interval;
+        self
+    }
+
     /// How many requests ahead a prefetch must be issued to arrive in time: load latency divided by the
     /// request interval, rounded up, at least 1. Fast consumers of slow data get a deeper window.
     pub fn lookahead(&self) -> usize {
@@ -72,7 +136,7 @@ impl<K> PredictContext<'_, K> {
 /// Guesses which keys will be requested next.
 ///
 /// Runs on the cache's scheduler thread, never on the caller's `get` path, so it may take a few microseconds.
-/// A panic is caught and reported as [`Event::WorkerError`](crate::Event::WorkerError); the cache keeps working.
+/// A panic is caught and reported as [`Event::PredictorPanic`](crate::Event::PredictorPanic); the cache keeps working.
 pub trait AccessPredictor<K>: Send + 'static {
     /// Learns from one request. Called once for every request, in order, before [`predict`](Self::predict).
     /// Markov-style predictors count transitions here; the default does nothing.
@@ -118,9 +182,6 @@ pub enum EvictionPolicy {
     /// The lightest entry goes first (keeps the most entries).
     Smallest,
 }
-
-/// Measures an entry for the weight bound, for example its size in bytes. Must be cheap and deterministic.
-pub type Weigher<K, V> = dyn Fn(&K, &V) -> u64 + Send + Sync;
 
 /// A shared provider is a provider: keep an `Arc` to read its own statistics while the cache uses it.
 impl<P: DataProvider> DataProvider for std::sync::Arc<P> {

@@ -56,8 +56,9 @@ pub struct ReplayReport {
 pub enum ReplayError {
     /// The cache refused the settings (for example capacity 0).
     Build(BuildError),
-    /// A `get` failed.
-    Cache(CacheError),
+    /// A `get` failed (the replay's provider never errs, so this is a panic or a closed cache); the key is
+    /// shown with `Debug`, since the report is not generic over the key type.
+    Cache(CacheError<String, std::convert::Infallible>),
 }
 
 impl fmt::Display for ReplayError {
@@ -140,7 +141,12 @@ pub fn replay<K: dpc_core::Key>(
         let t = Instant::now();
         let got = cache.get(key);
         times.push(t.elapsed());
-        got.map_err(ReplayError::Cache)?;
+        got.map_err(|e| {
+            ReplayError::Cache(match e {
+                CacheError::Panicked { key, message } => CacheError::Panicked { key: format!("{key:?}"), message },
+                _ => CacheError::Closed,
+            })
+        })?;
     }
     let wall = start.elapsed();
     let stats = cache.stats();

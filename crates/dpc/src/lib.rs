@@ -17,7 +17,7 @@
 #[doc(inline)]
 pub use dpc_core as core;
 #[doc(inline)]
-pub use dpc_core::{AccessPredictor, CacheError, DataProvider, PrefetchCache};
+pub use dpc_core::{AccessPredictor, CacheError, DataProvider, GetError, PrefetchCache};
 
 #[cfg(feature = "gen")]
 #[doc(inline)]

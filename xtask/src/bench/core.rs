@@ -139,7 +139,7 @@ print(best)
 "#;
 
 /// Total operations per second of `threads` threads, thread `t` calling `op(t, i)` for i = 0, 1, ..., for about a second, median of 3 runs.
-fn throughput(threads: usize, op: impl Fn(u64, u64) + Sync) -> f64 {
+pub fn throughput(threads: usize, op: impl Fn(u64, u64) + Sync) -> f64 {
     let mut runs = Vec::new();
     for _ in 0..3 {
         let barrier = Barrier::new(threads);

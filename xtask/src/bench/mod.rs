@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::{TaskResult, root};
 
 mod core;
+mod core_cost;
 mod mot;
 mod ocycle;
 mod predict;
@@ -34,7 +35,10 @@ pub fn run(args: &[String]) -> TaskResult {
     for name in wanted {
         let mut suite = Suite::new(name);
         match name {
-            "core" => core::run(&mut suite)?,
+            "core" => {
+                core::run(&mut suite)?;
+                core_cost::run(&mut suite)?;
+            }
             "predict" => predict::run(&mut suite)?,
             "mot" => mot::run(&mut suite)?,
             "ocycle" => ocycle::run(&mut suite)?,

@@ -192,15 +192,12 @@ fn predict_cost<K: OffsetKey>(p: &mut dyn AccessPredictor<K>, warm: &[K]) -> f64
         p.observe(k);
     }
     let history = &warm[warm.len().saturating_sub(30)..];
-    let ctx = PredictContext {
-        current: history.last().expect("a warm-up trace"),
-        history,
-        capacity: Some(512),
-        max_prefetch: 20,
-        workers: 4,
-        load_latency: Some(Duration::from_millis(2)),
-        request_interval: Some(Duration::from_millis(1)),
-    };
+    let ctx = PredictContext::new(history.last().expect("a warm-up trace"), history)
+        .capacity(Some(512))
+        .max_prefetch(20)
+        .workers(4)
+        .load_latency(Some(Duration::from_millis(2)))
+        .request_interval(Some(Duration::from_millis(1)));
     let mut out = Vec::new();
     ns_per_op(Duration::from_millis(300), |iters| {
         for _ in 0..iters {

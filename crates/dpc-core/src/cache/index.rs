@@ -57,7 +57,8 @@ pub(crate) struct Index<K> {
     meta: HashMap<K, Meta>,
     zero: ZeroOrder<K>,
     scored: BTreeMap<(u64, u64, u64), K>,
-    pub(crate) total_weight: u64,
+    /// Exact even when weights are near `u64::MAX`: a sum of up to 2^64 entries of 2^62 fits in 128 bits.
+    total_weight: u128,
     next_tie: u64,
 }
 
@@ -76,6 +77,16 @@ impl<K: crate::Key> Index<K> {
 
     pub(crate) fn contains(&self, key: &K) -> bool {
         self.meta.contains_key(key)
+    }
+
+    /// The total weight of the resident keys.
+    pub(crate) fn total_weight(&self) -> u128 {
+        self.total_weight
+    }
+
+    /// Every resident key with what the index knows of it, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &Meta)> {
+        self.meta.iter()
     }
 
     /// The policy's primary order among equal scores (the tie breaks what remains).
@@ -146,7 +157,7 @@ impl<K: crate::Key> Index<K> {
         let packed = weight | if prefetched { PREFETCHED } else { 0 } | if used { USED } else { 0 };
         let meta = Meta { score, tie, packed };
         self.link(&key, &meta);
-        self.total_weight += weight;
+        self.total_weight += u128::from(weight);
         self.meta.insert(key.clone(), meta);
         self.push_fifo(tie, &key);
     }
@@ -154,7 +165,7 @@ impl<K: crate::Key> Index<K> {
     pub(crate) fn remove(&mut self, key: &K) -> Option<Meta> {
         let meta = self.meta.remove(key)?;
         self.unlink(&meta);
-        self.total_weight -= meta.weight();
+        self.total_weight -= u128::from(meta.weight());
         self.trim_front();
         Some(meta)
     }
@@ -230,7 +241,7 @@ mod tests {
         assert_eq!(order(&ix), [1, 2, 4, 5, 3]);
         assert_eq!(ix.remove(&1).map(|m| m.weight()), Some(1));
         assert_eq!(order(&ix), [2, 4, 5, 3]);
-        assert_eq!(ix.total_weight, 4);
+        assert_eq!(ix.total_weight(), 4);
     }
 
     #[test]
@@ -275,13 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn extreme_weights_add_up_exactly() {
+        let mut ix = Index::new(EvictionPolicy::Largest);
+        for k in 0..8 {
+            ix.insert(k, u64::MAX, 0.0, false, false);
+        }
+        assert_eq!(ix.total_weight(), 8 * u128::from(WEIGHT_MASK));
+        assert_eq!(ix.victims().count(), 8);
+        for k in 0..8 {
+            ix.remove(&k);
+        }
+        assert_eq!(ix.total_weight(), 0);
+    }
+
+    #[test]
     fn reinserting_a_key_replaces_it() {
         let mut ix = Index::new(EvictionPolicy::Oldest);
         ix.insert(1, 3, 0.0, false, false);
         ix.insert(2, 1, 0.0, false, false);
         ix.insert(1, 4, 0.5, true, false);
         assert_eq!(ix.len(), 2);
-        assert_eq!(ix.total_weight, 5);
+        assert_eq!(ix.total_weight(), 5);
         assert_eq!(order(&ix), [2, 1]);
     }
 }

@@ -200,8 +200,8 @@ fn stale_queued_prefetches_are_cancelled() {
         .unwrap();
     cache.get(&0).unwrap();
     // The single worker is now stuck on key 1; 2..=5 wait in the queue.
-    assert_eq!(starts.recv().unwrap(), 0);
-    assert_eq!(starts.recv().unwrap(), 1);
+    // The request is recorded before its own load starts, so the prefetch may start first.
+    assert_eq!(crate::support::next_starts(&starts, 2), [0, 1]);
     cache.get(&100).unwrap();
     // Wait until the scheduler has seen the jump and dropped the stale queue, then let the worker go.
     cancels.recv().unwrap();

@@ -173,7 +173,7 @@ pub fn must_finish<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send +
 }
 
 /// What a background `get` returns: the value, copied out, or the error.
-pub type Got = Result<String, dpc_core::CacheError>;
+pub type Got = Result<String, dpc_core::CacheError<u64, Refused>>;
 
 /// Starts `get(key)` on another thread.
 pub fn get_in_background(cache: &Arc<PrefetchCache<Arc<TestProvider>>>, key: u64) -> std::thread::JoinHandle<Got> {
@@ -186,4 +186,11 @@ pub fn wait_for_late_hits(cache: &PrefetchCache<Arc<TestProvider>>, n: u64) {
     while cache.stats().late_hits < n {
         std::thread::yield_now();
     }
+}
+
+/// The keys of the next `n` loads to start, sorted (loads on different threads start in any order).
+pub fn next_starts(starts: &crossbeam_channel::Receiver<u64>, n: usize) -> Vec<u64> {
+    let mut keys: Vec<u64> = (0..n).map(|_| starts.recv().unwrap()).collect();
+    keys.sort_unstable();
+    keys
 }

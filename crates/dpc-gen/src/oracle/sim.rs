@@ -221,15 +221,12 @@ pub fn simulate_outcomes<K: Key>(
         }
         predictor.observe(key);
         let hist = history.make_contiguous();
-        let ctx = PredictContext {
-            current: key,
-            history: hist,
-            capacity: Some(capacity),
-            max_prefetch: options.max_prefetch,
-            workers: setup.workers,
-            load_latency: Some(setup.latency),
-            request_interval: interval.map(|ns| Duration::from_nanos(ns as u64)),
-        };
+        let ctx = PredictContext::new(key, hist)
+            .capacity(Some(capacity))
+            .max_prefetch(options.max_prefetch)
+            .workers(setup.workers)
+            .load_latency(Some(setup.latency))
+            .request_interval(interval.map(|ns| Duration::from_nanos(ns as u64)));
         out.clear();
         predictor.predict(&ctx, &mut out);
         scores.clear();

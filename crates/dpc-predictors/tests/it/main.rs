@@ -21,15 +21,12 @@ pub fn run<K: Clone + 'static>(p: &mut dyn AccessPredictor<K>, history: &[K]) ->
 /// Asks for a prediction at the last key of `history` without observing anything.
 pub fn predict<K: Clone + 'static>(p: &mut dyn AccessPredictor<K>, history: &[K]) -> Vec<(K, f64)> {
     let tail = &history[history.len().saturating_sub(30)..];
-    let ctx = PredictContext {
-        current: tail.last().expect("non-empty history"),
-        history: tail,
-        capacity: Some(512),
-        max_prefetch: 20,
-        workers: 4,
-        load_latency: Some(Duration::from_millis(2)),
-        request_interval: Some(Duration::from_millis(1)),
-    };
+    let ctx = PredictContext::new(tail.last().expect("non-empty history"), tail)
+        .capacity(Some(512))
+        .max_prefetch(20)
+        .workers(4)
+        .load_latency(Some(Duration::from_millis(2)))
+        .request_interval(Some(Duration::from_millis(1)));
     let mut out = Vec::new();
     p.predict(&ctx, &mut out);
     out.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -15,15 +15,12 @@ fn drive<K: dpc_predictors::OffsetKey>(keys: &[K], latency_us: u64, interval_us:
         for i in 0..keys.len() {
             p.observe(&keys[i]);
             let history = &keys[i.saturating_sub(29)..=i];
-            let ctx = PredictContext {
-                current: &keys[i],
-                history,
-                capacity: Some(64),
-                max_prefetch: 20,
-                workers: 4,
-                load_latency: Some(Duration::from_micros(latency_us)),
-                request_interval: Some(Duration::from_micros(interval_us)),
-            };
+            let ctx = PredictContext::new(&keys[i], history)
+                .capacity(Some(64))
+                .max_prefetch(20)
+                .workers(4)
+                .load_latency(Some(Duration::from_micros(latency_us)))
+                .request_interval(Some(Duration::from_micros(interval_us)));
             out.clear();
             p.predict(&ctx, &mut out);
             for (k, s) in &out {

@@ -1,0 +1,270 @@
+//! What the cache's threads share: the resident map, the access log, and everything under the control lock.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::Thread;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+use hashbrown::{HashMap, HashSet};
+
+use super::flight::Flight;
+use super::index::Index;
+use super::resident::ResidentMap;
+use crate::error::panic_message;
+use crate::{CacheError, DataProvider, Event, EvictionPolicy, Stats};
+
+pub(crate) type Key<P> = <P as DataProvider>::Key;
+pub(crate) type Value<P> = <P as DataProvider>::Value;
+pub(crate) type Error<P> = <P as DataProvider>::Error;
+pub(crate) type FlightOf<P> = Flight<Key<P>, Value<P>, Error<P>>;
+pub(crate) type WeigherFn<P> = dyn Fn(&Key<P>, &Value<P>) -> u64 + Send + Sync;
+pub(crate) type Callback<K> = dyn Fn(&Event<K>) + Send + Sync;
+
+/// Access-log stripes: callers on different threads push to different stripes, so hits do not contend.
+pub(crate) const STRIPES: usize = 8;
+/// Per-stripe access-log capacity; beyond it requests are counted as `history_dropped`.
+pub(crate) const LOG_CAPACITY: usize = 1024;
+/// How many failed prefetch keys are remembered (and not prefetched again until a demand load succeeds).
+const FAILED_MEMORY: usize = 256;
+/// How many explicit prefetch hints are kept until their keys are requested.
+pub(crate) const MAX_HINTS: usize = 4096;
+/// Weight of the newest sample in the moving averages of load latency and request interval.
+pub(crate) const EWMA_ALPHA: f64 = 0.25;
+
+/// The settings, fixed at build time.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) max_entries: Option<usize>,
+    pub(crate) max_weight: Option<u64>,
+    pub(crate) max_prefetch: usize,
+    pub(crate) workers: usize,
+    pub(crate) history_len: usize,
+    /// Requests arriving more often than this are noticed by the scheduler polling; see `schedule.rs`.
+    pub(crate) poll_below: Duration,
+}
+
+pub(crate) struct Shared<P: DataProvider> {
+    pub(crate) provider: P,
+    pub(crate) resident: ResidentMap<Key<P>, Value<P>>,
+    pub(crate) stripes: Box<[CachePadded<Stripe<Key<P>>>]>,
+    pub(crate) closed: AtomicBool,
+    /// Set by callers when they record an access; cleared by the scheduler before it drains the log, and kept set
+    /// while it polls. A caller that sets it wakes the scheduler.
+    pub(crate) pending: CachePadded<AtomicBool>,
+    pub(crate) scheduler: OnceLock<Thread>,
+    /// A [`SchedulerState`](crate::SchedulerState) as a `u8`, and how often the scheduler woke up.
+    pub(crate) scheduler_state: AtomicU8,
+    pub(crate) scheduler_wakeups: AtomicU64,
+    pub(crate) control: Mutex<Control<P>>,
+    /// Workers wait here for queued prefetches.
+    pub(crate) work: Condvar,
+    /// Signalled whenever the scheduler finishes a batch or a prefetch settles; see `quiesce`.
+    pub(crate) idle: Condvar,
+    pub(crate) events: Option<Sender<Option<Event<Key<P>>>>>,
+    /// Moving average of load latency in nanoseconds (0 = not measured yet).
+    pub(crate) latency_ns: AtomicU64,
+    pub(crate) weigher: Option<Box<WeigherFn<P>>>,
+    pub(crate) config: Config,
+    /// The background threads whose work has finished (they are about to end), so `close` can wait for them
+    /// with a deadline and join only those.
+    pub(crate) exited: Mutex<HashSet<std::thread::ThreadId>>,
+    pub(crate) exited_cv: Condvar,
+}
+
+pub(crate) struct Stripe<K> {
+    pub(crate) log: ArrayQueue<K>,
+    /// Written by callers only; kept off the cache lines the scheduler reads while draining `log`.
+    pub(crate) counters: CachePadded<StripeCounters>,
+}
+
+pub(crate) struct StripeCounters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+impl<K> Stripe<K> {
+    pub(crate) fn new() -> Self {
+        Stripe {
+            log: ArrayQueue::new(LOG_CAPACITY),
+            counters: CachePadded::new(StripeCounters { hits: AtomicU64::new(0), dropped: AtomicU64::new(0) }),
+        }
+    }
+}
+
+/// Everything that changes together, under one lock: taken once per miss, per load completion, per scheduler
+/// batch and per call of the management methods; never on a hit. Nothing blocks while holding it (loads, the
+/// predictor, the weigher and callbacks run outside it).
+pub(crate) struct Control<P: DataProvider> {
+    pub(crate) index: Index<Key<P>>,
+    pub(crate) inflight: HashMap<Key<P>, Arc<FlightOf<P>>>,
+    /// Queued prefetches, in the order they start.
+    pub(crate) queue: VecDeque<(Key<P>, f64)>,
+    /// Prefetches running on workers now (discarded ones included, until they settle).
+    pub(crate) prefetching: usize,
+    /// The scores in force: the latest prediction plus the hints.
+    pub(crate) predicted: HashMap<Key<P>, f64>,
+    /// The latest prediction as the predictor ranked it (sanitized, best first).
+    pub(crate) ranked: Vec<(Key<P>, f64)>,
+    /// What is in force: the hints, then the prediction, best first (what `predicted` maps).
+    pub(crate) applied: Vec<(Key<P>, f64)>,
+    /// Explicit prefetch hints, oldest first, kept until requested.
+    pub(crate) hints: VecDeque<Key<P>>,
+    pub(crate) failed: HashSet<Key<P>>,
+    pub(crate) failed_order: VecDeque<Key<P>>,
+    pub(crate) counters: Stats,
+    /// True while the scheduler holds a batch it has drained but not applied yet.
+    pub(crate) scheduling: bool,
+}
+
+impl<P: DataProvider> Control<P> {
+    pub(crate) fn new(policy: EvictionPolicy) -> Self {
+        Control {
+            index: Index::new(policy),
+            inflight: HashMap::new(),
+            queue: VecDeque::new(),
+            prefetching: 0,
+            predicted: HashMap::new(),
+            ranked: Vec::new(),
+            applied: Vec::new(),
+            hints: VecDeque::new(),
+            failed: HashSet::new(),
+            failed_order: VecDeque::new(),
+            counters: Stats::default(),
+            scheduling: false,
+        }
+    }
+
+    pub(crate) fn remember_failure(&mut self, key: Key<P>) {
+        if self.failed.insert(key.clone()) {
+            self.failed_order.push_back(key);
+            if self.failed_order.len() > FAILED_MEMORY
+                && let Some(old) = self.failed_order.pop_front()
+            {
+                self.failed.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn forget_failure(&mut self, key: &Key<P>) {
+        if self.failed.remove(key) {
+            self.failed_order.retain(|k| k != key);
+        }
+    }
+
+    /// Unregisters the flight of `key` if it is this one (a discarded flight may have been replaced).
+    pub(crate) fn unregister(&mut self, key: &Key<P>, flight: &Arc<FlightOf<P>>) {
+        if self.inflight.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
+            self.inflight.remove(key);
+        }
+    }
+}
+
+impl<P: DataProvider> Shared<P> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Control<P>> {
+        // A panic never happens inside our critical sections (user code runs outside them), but if one did,
+        // the state is still consistent enough to serve: take it rather than poison every caller.
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stripe(&self) -> &Stripe<Key<P>> {
+        thread_local! {
+            static SLOT: usize = {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+            };
+        }
+        &self.stripes[SLOT.with(|s| *s)]
+    }
+
+    /// Appends a request to the access log and wakes the scheduler if it may be asleep.
+    #[inline]
+    pub(crate) fn record(&self, stripe: &Stripe<Key<P>>, key: &Key<P>) {
+        // A full log means the scheduler is behind (or pausing on purpose): drop the entry without trying,
+        // because a failed `push` costs a SeqCst fence.
+        if stripe.log.is_full() || stripe.log.push(key.clone()).is_err() {
+            stripe.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // Lost wake-ups are impossible: `push` publishes the entry with a SeqCst CAS and the load below is
+        // SeqCst, while the scheduler stores `pending = false` (SeqCst) and then looks for entries after a SeqCst
+        // fence (inside `ArrayQueue::pop`, and its own). If our load still sees `true`, it precedes that store in
+        // the single total order, so the scheduler's drain sees our entry. Either way no fence is needed here,
+        // and while the scheduler is busy or polling a request costs one read of a shared cache line.
+        if !self.pending.load(Ordering::SeqCst) && !self.pending.swap(true, Ordering::SeqCst) {
+            self.wake_scheduler();
+        }
+    }
+
+    pub(crate) fn wake_scheduler(&self) {
+        if let Some(t) = self.scheduler.get() {
+            t.unpark();
+        }
+    }
+
+    pub(crate) fn emit(&self, event: Event<Key<P>>) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(Some(event));
+        }
+    }
+
+    /// Whether anyone listens for events (so that building one can be skipped).
+    pub(crate) fn emits(&self) -> bool {
+        self.events.is_some()
+    }
+
+    pub(crate) fn weigh(&self, key: &Key<P>, value: &Value<P>) -> Result<u64, String> {
+        match &self.weigher {
+            None => Ok(1),
+            Some(w) => catch_unwind(AssertUnwindSafe(|| w(key, value))).map_err(|p| panic_message(&*p)),
+        }
+    }
+
+    pub(crate) fn observe_latency(&self, elapsed: Duration) {
+        let sample = elapsed.as_nanos().min(u128::from(u64::MAX)) as f64;
+        let old = self.latency_ns.load(Ordering::Relaxed);
+        let new = if old == 0 { sample } else { old as f64 * (1.0 - EWMA_ALPHA) + sample * EWMA_ALPHA };
+        // A lost update between two concurrent loads only drops one sample of a moving average.
+        self.latency_ns.store((new as u64).max(1), Ordering::Relaxed);
+    }
+
+    /// The counters, with the per-stripe ones summed in. Takes the control lock (`c`).
+    pub(crate) fn stats_locked(&self, c: &Control<P>) -> Stats {
+        let (hits, dropped) = self.stripes.iter().fold((0, 0), |(h, d), st| {
+            (h + st.counters.hits.load(Ordering::Relaxed), d + st.counters.dropped.load(Ordering::Relaxed))
+        });
+        let mut stats = c.counters.clone();
+        stats.hits += hits;
+        stats.history_dropped = dropped;
+        stats.resident_entries = c.index.len() as u64;
+        stats.resident_weight = u64::try_from(c.index.total_weight()).unwrap_or(u64::MAX);
+        stats.in_flight = c.inflight.len() as u64;
+        stats.scheduler_wakeups = self.scheduler_wakeups.load(Ordering::Relaxed);
+        stats
+    }
+
+    /// Marks the thread that runs `f` as one of ours for `close`: recorded as exited when `f` returns or unwinds.
+    pub(crate) fn run_thread(&self, f: impl FnOnce()) {
+        struct Exit<'a>(&'a Mutex<HashSet<std::thread::ThreadId>>, &'a Condvar);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(std::thread::current().id());
+                self.1.notify_all();
+            }
+        }
+        let _exit = Exit(&self.exited, &self.exited_cv);
+        f();
+    }
+}
+
+/// A closed cache's error, typed for `P`.
+pub(crate) fn closed<P: DataProvider>() -> CacheError<Key<P>, Error<P>> {
+    CacheError::Closed
+}
