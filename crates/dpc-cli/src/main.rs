@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod mot;
 mod replay;
+mod source;
 mod trace;
 
 /// What every subcommand returns: errors are printed by `main` and exit with status 1.

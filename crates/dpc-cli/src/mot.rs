@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use dpc_gen::mot::{MotParams, generate_with_progress};
-use dpc_mot::{LineError, Mode, MotError, MotProvider, Separator, SeqInfo, WriteFormat};
+use dpc_mot::{LineError, Mode, MotError, Separator, SeqInfo, WriteFormat};
 use serde::Serialize;
 
 use crate::CliResult;
@@ -70,7 +70,7 @@ enum SepArg {
 /// Options of `dpc inspect mot`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The MOT file.
+    /// The MOT file: a path, or a file://, s3://, gs://, az:// or http(s):// URL.
     file: PathBuf,
     /// Fail on the first bad line instead of reporting bad lines as diagnostics.
     #[arg(long)]
@@ -192,9 +192,9 @@ struct Report {
 
 pub fn inspect(args: InspectArgs) -> CliResult {
     let mode = if args.strict { Mode::Strict } else { Mode::Lenient };
-    let provider = MotProvider::builder(&args.file).mode(mode).cache_frames(0).build()?;
+    let provider = crate::source::mot_builder(&args.file).mode(mode).cache_frames(0).build()?;
     let index = provider.index().summary().clone();
-    let file = File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let file = provider.source().stream(0..provider.source().len())?;
     let mut ids = HashSet::new();
     let scan = dpc_mot::scan(file, mode, |d| {
         ids.insert(d.id);

@@ -17,9 +17,10 @@ mod core_cost;
 mod mot;
 mod ocycle;
 mod predict;
+mod remote;
 mod store;
 
-pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store"];
+pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store", "remote"];
 
 pub fn run(args: &[String]) -> TaskResult {
     // Numbers from a debug build mean nothing: re-run this command from an optimised build of xtask.
@@ -43,6 +44,7 @@ pub fn run(args: &[String]) -> TaskResult {
             "mot" => mot::run(&mut suite)?,
             "ocycle" => ocycle::run(&mut suite)?,
             "store" => store::run(&mut suite)?,
+            "remote" => remote::run(&mut suite)?,
             other => return Err(format!("unknown suite {other:?}; known: {}", SUITES.join(", ")).into()),
         }
         suite.finish()?;

@@ -2,5 +2,7 @@
 
 mod demo;
 mod mot;
+#[cfg(feature = "remote")]
+mod remote;
 mod replay;
 mod trace;
