@@ -305,11 +305,12 @@ impl Inner {
     }
 
     fn get_options(&self, range: Range<u64>) -> GetOptions {
-        let mut options = GetOptions::default();
-        options.range = Some(GetRange::Bounded(range));
-        options.if_match = self.version.etag.clone();
-        options.version = self.version.version.clone();
-        options
+        GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            if_match: self.version.etag.clone(),
+            version: self.version.version.clone(),
+            ..GetOptions::default()
+        }
     }
 
     /// Whether an answer's metadata is still the pinned version.
