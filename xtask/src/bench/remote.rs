@@ -208,6 +208,6 @@ impl dpc_core::DataProvider for Shared {
     }
 
     fn contains(&self, frame: &u64) -> bool {
-        self.0.contains(*frame)
+        MotProvider::contains(&self.0, *frame)
     }
 }
