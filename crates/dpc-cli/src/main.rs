@@ -9,6 +9,7 @@ mod demo;
 mod mot;
 mod output;
 mod replay;
+mod source;
 mod trace;
 mod view;
 

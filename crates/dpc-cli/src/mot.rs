@@ -76,8 +76,9 @@ enum SepArg {
 /// Options of `dpc inspect mot`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The MOT file (`-` reads standard input). It is read once, front to back, so a pipe or FIFO works;
-    /// a line longer than 65536 bytes stops it (not a MOT file).
+    /// The MOT file: a path, `-` for standard input, or a file://, s3://, gs://, az:// or http(s):// URL.
+    /// It is read once, front to back, so a pipe or FIFO works; a line longer than 65536 bytes stops it
+    /// (not a MOT file).
     file: PathBuf,
     /// Fail on the first bad line instead of reporting bad lines as diagnostics.
     #[arg(long)]
@@ -253,8 +254,13 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let path = &args.file;
     let stdin = path.as_os_str() == "-";
     // One pass, reading the input once: a pipe or FIFO works, and every number below agrees with the others.
-    let reader: Box<dyn Read> = if stdin {
+    let remote;
+    let reader: Box<dyn Read + '_> = if stdin {
         Box::new(io::stdin().lock())
+    } else if crate::source::is_remote(path) {
+        let name = path.to_str().unwrap_or_default();
+        remote = dpc_io::open_source(name).map_err(|e| e.to_string())?;
+        remote.stream(0..remote.len()).map_err(|e| e.to_string())?
     } else {
         Box::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
     };
@@ -264,7 +270,7 @@ pub fn inspect(args: InspectArgs) -> CliResult {
         other => format!("{}: {other}", path.display()),
     })?;
     let (mut seqinfo, mut seqinfo_error) = (None, None);
-    if let Some(ini) = find_seqinfo(path).filter(|_| !stdin) {
+    if let Some(ini) = find_seqinfo(path).filter(|_| !stdin && !crate::source::is_remote(path)) {
         let text = std::fs::read_to_string(&ini).map_err(|e| format!("{}: {e}", ini.display()))?;
         match SeqInfo::parse(&text) {
             Ok(info) => seqinfo = Some(info),

@@ -135,12 +135,20 @@ impl std::error::Error for SeqInfoError {}
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MotError {
-    /// Reading the file failed (it may have been truncated since it was indexed).
+    /// Reading or writing a local file beside the source failed (`seqinfo.ini`, a saved index).
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
         source: io::Error,
+    },
+    /// Opening or reading the source failed: not found, not a regular file, a timeout, an HTTP error...
+    /// (see [`dpc_io::IoError`]; a source changed since open is [`MotError::Changed`] when a frame load finds it).
+    Source {
+        /// The file's path or URL.
+        path: PathBuf,
+        /// What failed.
+        source: dpc_io::IoError,
     },
     /// A bad line, in strict mode.
     Line {
@@ -178,6 +186,8 @@ impl fmt::Display for MotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MotError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            // The source's error names its path or URL already.
+            MotError::Source { source, .. } => source.fmt(f),
             MotError::Line { path, error } => write!(f, "{}: {error}", path.display()),
             MotError::SeqInfo { path, error } => write!(f, "{}: {error}", path.display()),
             MotError::FrameOutOfRange { frame, range: Some((first, last)) } => {
@@ -199,6 +209,7 @@ impl std::error::Error for MotError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             MotError::Io { source, .. } => Some(source),
+            MotError::Source { source, .. } => Some(source),
             MotError::Line { error, .. } => Some(error),
             MotError::SeqInfo { error, .. } => Some(error),
             MotError::FrameOutOfRange { .. } | MotError::Changed { .. } => None,

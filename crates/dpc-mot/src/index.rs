@@ -14,6 +14,9 @@ use serde::Serialize;
 use crate::parse::{MAX_LINE_BYTES, bom_len, frame_of};
 use crate::{LineError, LineErrorKind, Mode};
 
+mod saved;
+pub use saved::SavedIndexError;
+
 /// A contiguous byte range of the file holding rows of one frame (and possibly blank lines between them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Run {

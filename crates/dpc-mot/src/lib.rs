@@ -45,9 +45,9 @@ mod write;
 
 pub use detection::{Detection, Frame, UNKNOWN};
 pub use error::{COLUMN_NAMES, LineError, LineErrorKind, MotError, SeqInfoError};
-pub use index::{FrameIndex, IndexError, IndexSummary, Run};
+pub use index::{FrameIndex, IndexError, IndexSummary, Run, SavedIndexError};
 pub use parse::{MAX_LINE_BYTES, Mode, Parsed, bom_len, frame_of, is_blank, parse, parse_line};
-pub use provider::{MotProvider, MotProviderBuilder, MotStats};
+pub use provider::{IndexCache, MotProvider, MotProviderBuilder, MotStats};
 pub use scan::{Scan, scan};
 pub use seqinfo::SeqInfo;
 pub use write::{Separator, WriteFormat, quantize, write_detection};

@@ -1,8 +1,6 @@
 //! `MotProvider`: a MOT file as a [`DataProvider`] of frames.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
-use std::io;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dpc_core::DataProvider;
+use dpc_io::{IoError, LocalFile, RangeSource, SourceName, SourceOptions};
 use lru::LruCache;
 use serde::Serialize;
 
@@ -17,17 +16,27 @@ use crate::index::{IndexError, MAX_DIAGNOSTICS};
 use crate::parse::{VecSink, parse_chunk};
 use crate::{Detection, Frame, FrameIndex, LineError, Mode, MotError, Run, SeqInfo, SeqInfoError};
 
-/// A MOT annotation file served frame by frame: indexed once on open, each load reads only that frame's bytes
+/// A MOT annotation file served frame by frame: indexed once on open (or its saved index reused, see
+/// [`MotProviderBuilder::index_cache`]), each load reads only that frame's bytes
 /// (for a file not sorted by frame, the 4 KiB blocks holding them, kept in a block cache while playback makes
 /// that pay; see [`MotProviderBuilder::block_cache_bytes`]).
 ///
 /// `Send + Sync`: share it by reference or `Arc`, or hand it to a [`dpc_core::PrefetchCache`].
+/// The file is any [`RangeSource`]: a local path, or (with dpc-io's `remote` feature) `s3://`, `gs://`, `az://`
+/// and `http(s)://` URLs, read by range. The source's version (size and ETag or modification time) is pinned
+/// at open: a load that finds the file changed is [`MotError::Changed`], never rows of another version.
+///
 /// Frames from the first to the last frame with rows exist (extended to `1..=seqLength` when a `seqinfo.ini`
 /// sits beside the file or one directory up); frames in that range without rows load as empty frames.
 pub struct MotProvider {
+    /// The path or URL, as a path for the error types.
     path: PathBuf,
-    file: File,
+    source: Arc<dyn RangeSource>,
+    /// Whether reads go to a store where one request costs far more than a positioned read.
+    remote: bool,
     index: FrameIndex,
+    index_reused: bool,
+    index_cache_error: Option<String>,
     mode: Mode,
     seqinfo: Option<SeqInfo>,
     seqinfo_error: Option<(PathBuf, SeqInfoError)>,
@@ -57,7 +66,9 @@ impl std::fmt::Debug for MotProvider {
 /// Configures and opens a [`MotProvider`].
 #[derive(Clone, Debug)]
 pub struct MotProviderBuilder {
-    path: PathBuf,
+    target: Target,
+    source_options: SourceOptions,
+    index_cache: IndexCache,
     mode: Mode,
     cache_frames: usize,
     seqinfo: bool,
@@ -65,20 +76,65 @@ pub struct MotProviderBuilder {
     block_cache_bytes: u64,
 }
 
+#[derive(Clone, Debug)]
+enum Target {
+    /// A path or URL, opened by `build`.
+    Name(PathBuf),
+    /// A source opened by the caller.
+    Source(Arc<dyn RangeSource>),
+}
+
+/// Where a provider keeps the index it built, to reuse it on the next open while the source's size and
+/// ETag (or modification time) still match. A stale, damaged or foreign index file is ignored and rebuilt.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexCache {
+    /// Neither read nor write a saved index (the default).
+    #[default]
+    Off,
+    /// `<file>.dpcidx` beside a local file (read and written); for a URL, `<url>.dpcidx` is read if it exists
+    /// (upload one written with [`MotProvider::save_index`]) and nothing is written.
+    Beside,
+    /// A directory of saved indexes, one file per source named by a hash of its path or URL (read and
+    /// written), for sources on read-only or remote storage.
+    Dir(PathBuf),
+}
+
+/// The file name extension of saved indexes.
+pub const INDEX_EXTENSION: &str = "dpcidx";
+
 impl MotProviderBuilder {
+    /// Where to keep the index for the next open (default [`IndexCache::Off`]).
+    #[must_use]
+    pub fn index_cache(mut self, cache: IndexCache) -> Self {
+        self.index_cache = cache;
+        self
+    }
+
+    /// Timeouts, retries and store settings for a URL (default: [`SourceOptions::default`], which reads the
+    /// `AWS_*`, `GOOGLE_*` and `AZURE_*` environment). Local files ignore them.
+    #[must_use]
+    pub fn source_options(mut self, options: SourceOptions) -> Self {
+        self.source_options = options;
+        self
+    }
+
     /// Strict (default: the first bad line is an error) or lenient (bad lines are skipped and reported).
+    #[must_use]
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
 
     /// How many parsed frames the provider's own LRU keeps (default 100, like the Python original; 0 disables it).
+    #[must_use]
     pub fn cache_frames(mut self, n: usize) -> Self {
         self.cache_frames = n;
         self
     }
 
     /// Whether to read a `seqinfo.ini` found beside the file or one directory up (default true).
+    #[must_use]
     pub fn seqinfo(mut self, read: bool) -> Self {
         self.seqinfo = read;
         self
@@ -86,6 +142,7 @@ impl MotProviderBuilder {
 
     /// Bytes of file blocks kept for files not sorted by frame (default 16 MiB; 0 reads each range directly).
     /// Sorted files read each frame with one positioned read and do not use it.
+    #[must_use]
     pub fn block_cache_bytes(mut self, bytes: u64) -> Self {
         self.block_cache_bytes = bytes;
         self
@@ -95,6 +152,7 @@ impl MotProviderBuilder {
     /// so without validation a bad line elsewhere surfaces when its frame is loaded; with it, strict mode fails
     /// at open on the file's first bad line, and lenient mode knows every bad line up front.
     /// It costs one more pass over the file, at full-parse speed.
+    #[must_use]
     pub fn validate(mut self, validate: bool) -> Self {
         self.validate = validate;
         self
@@ -102,27 +160,52 @@ impl MotProviderBuilder {
 
     /// Opens and indexes the file.
     pub fn build(self) -> Result<MotProvider, MotError> {
-        let io_err = |source| MotError::Io { path: self.path.clone(), source };
-        let file = File::open(&self.path).map_err(io_err)?;
+        let (source, local) = match &self.target {
+            Target::Source(source) => (Arc::clone(source), None),
+            Target::Name(name) => open(name, &self.source_options)?,
+        };
+        let path = PathBuf::from(source.location());
+        let source_err = |source: IoError| MotError::Source { path: path.clone(), source };
+        let index_err = |e: IndexError| match e {
+            IndexError::Io(e) => source_err(IoError::from_io(&path.to_string_lossy(), e)),
+            IndexError::Line(error) => MotError::Line { path: path.clone(), error },
+        };
         // Validation parses every line first, so that strict mode reports the file's first bad line
         // whatever column it is in (the index checks only the frame column).
         let validation = if self.validate {
-            match crate::scan(File::open(&self.path).map_err(io_err)?, self.mode, |_| {}) {
-                Ok(scan) => Some(scan),
-                Err(IndexError::Io(e)) => return Err(io_err(e)),
-                Err(IndexError::Line(error)) => return Err(MotError::Line { path: self.path.clone(), error }),
-            }
+            let stream = source.stream(0..source.len()).map_err(source_err)?;
+            Some(crate::scan(stream, self.mode, |_| {}).map_err(index_err)?)
         } else {
             None
         };
-        let index = match FrameIndex::build(&file, self.mode) {
-            Ok(index) => index,
-            Err(IndexError::Io(e)) => return Err(io_err(e)),
-            Err(IndexError::Line(error)) => return Err(MotError::Line { path: self.path.clone(), error }),
+        let started = Instant::now();
+        let tag = source.version().tag();
+        let saved_at = saved_index_path(&self.index_cache, local.as_deref(), source.location());
+        let mut index = None;
+        if let Some(at) = &saved_at {
+            index = std::fs::read(at).ok().and_then(|bytes| FrameIndex::decode(&bytes, &tag).ok());
+        } else if self.index_cache == IndexCache::Beside && local.is_none() {
+            index = read_remote_index(source.location(), &self.source_options, &tag);
+        }
+        let index_reused = index.is_some();
+        let mut index_cache_error = None;
+        let mut index = match index {
+            Some(index) => index,
+            None => {
+                let index = FrameIndex::build(source.stream(0..source.len()).map_err(source_err)?, self.mode)
+                    .map_err(index_err)?;
+                if let Some(at) = &saved_at {
+                    if let Some(bytes) = index.encode(&tag) {
+                        index_cache_error = write_atomic(at, &bytes).err().map(|e| format!("{}: {e}", at.display()));
+                    }
+                }
+                index
+            }
         };
+        index.set_elapsed(started.elapsed());
         let (mut seqinfo, mut seqinfo_error) = (None, None);
         if self.seqinfo {
-            if let Some(ini) = find_seqinfo(&self.path) {
+            if let Some(ini) = local.as_deref().and_then(find_seqinfo) {
                 let text =
                     std::fs::read_to_string(&ini).map_err(|source| MotError::Io { path: ini.clone(), source })?;
                 match SeqInfo::parse(&text) {
@@ -150,8 +233,11 @@ impl MotProviderBuilder {
         }
         let bad_lines = AtomicU64::new(bad_lines);
         Ok(MotProvider {
-            path: self.path,
-            file,
+            remote: source.coalesce_gap() > READ_GAP,
+            path,
+            source,
+            index_reused,
+            index_cache_error,
             mode: self.mode,
             seqinfo,
             seqinfo_error,
@@ -198,8 +284,10 @@ pub struct MotStats {
     pub sorted: bool,
     /// Bytes indexed.
     pub file_bytes: u64,
-    /// Time to build the index, milliseconds.
+    /// Time to build the index (or to load the saved one), milliseconds.
     pub index_ms: f64,
+    /// Whether the index was a saved one.
+    pub index_reused: bool,
     /// `load` calls.
     pub loads: u64,
     /// Loads served from the provider's LRU.
@@ -231,15 +319,27 @@ struct Counters {
 }
 
 impl MotProvider {
-    /// Opens and indexes `path` in strict mode with the default settings.
+    /// Opens and indexes `path` in strict mode with the default settings. `path` is a local path or any URL
+    /// [`dpc_io::open_source`] takes (`file://`, `s3://bucket/key`, `gs://`, `az://`, `http(s)://`).
     pub fn open(path: impl Into<PathBuf>) -> Result<MotProvider, MotError> {
         MotProvider::builder(path).build()
     }
 
-    /// A builder for `path`.
+    /// A builder for `path`, a local path or a URL (see [`open`](Self::open)).
     pub fn builder(path: impl Into<PathBuf>) -> MotProviderBuilder {
+        MotProvider::builder_for(Target::Name(path.into()))
+    }
+
+    /// A builder for a source opened by the caller (any [`RangeSource`]).
+    pub fn builder_source(source: Arc<dyn RangeSource>) -> MotProviderBuilder {
+        MotProvider::builder_for(Target::Source(source))
+    }
+
+    fn builder_for(target: Target) -> MotProviderBuilder {
         MotProviderBuilder {
-            path: path.into(),
+            target,
+            source_options: SourceOptions::default(),
+            index_cache: IndexCache::Off,
             mode: Mode::Strict,
             cache_frames: 100,
             seqinfo: true,
@@ -248,9 +348,41 @@ impl MotProvider {
         }
     }
 
-    /// The file.
+    /// The file's path, or its URL as a path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The path or URL.
+    pub fn location(&self) -> &str {
+        self.source.location()
+    }
+
+    /// The source the frames are read from.
+    pub fn source(&self) -> &Arc<dyn RangeSource> {
+        &self.source
+    }
+
+    /// Whether the index was a saved one (see [`MotProviderBuilder::index_cache`]) rather than built now.
+    pub fn index_reused(&self) -> bool {
+        self.index_reused
+    }
+
+    /// Why the index built at open could not be saved, if it could not (the provider works all the same).
+    pub fn index_cache_error(&self) -> Option<&str> {
+        self.index_cache_error.as_deref()
+    }
+
+    /// Writes the index (the saved form that [`IndexCache`] reuses) to `path`, to upload beside a remote file
+    /// or copy to another machine. Returns false, writing nothing, when the index has bad lines (lenient
+    /// mode), which a saved index cannot hold.
+    pub fn save_index(&self, path: impl AsRef<Path>) -> Result<bool, MotError> {
+        let path = path.as_ref();
+        let Some(bytes) = self.index.encode(&self.source.version().tag()) else {
+            return Ok(false);
+        };
+        write_atomic(path, &bytes).map_err(|source| MotError::Io { path: path.to_path_buf(), source })?;
+        Ok(true)
     }
 
     /// The frame index.
@@ -338,6 +470,7 @@ impl MotProvider {
             sorted: summary.sorted,
             file_bytes: summary.bytes,
             index_ms: summary.elapsed.as_secs_f64() * 1e3,
+            index_reused: self.index_reused,
             loads,
             cache_hits: hits,
             cache_misses: misses,
@@ -359,11 +492,18 @@ impl MotProvider {
         let mut detections: Vec<Detection> = Vec::with_capacity(expected as usize);
         let mut diagnostics = Vec::new();
         // Each thread reuses one read buffer: no allocation and no zeroing per load.
+        let offset = runs.first().map_or(0, |r| r.start);
+        let changed_err = || MotError::Changed { path: self.path.clone(), frame, offset };
+        let read_err = |e: IoError| match e {
+            IoError::Changed { .. } => changed_err(),
+            source => MotError::Source { path: self.path.clone(), source },
+        };
         READ_BUF.with_borrow_mut(|buf| -> Result<(), MotError> {
             let at = match &self.blocks {
-                Some(blocks) if self.blocks_pay() => self.read_blocks(runs, blocks, buf)?,
-                _ => self.read_direct(runs, buf)?,
-            };
+                Some(blocks) if self.blocks_pay() => self.read_blocks(runs, blocks, buf),
+                _ => self.read_direct(runs, buf),
+            }
+            .map_err(read_err)?;
             let mut sink = VecSink { mode: self.mode, out: &mut detections, diagnostics: &mut diagnostics };
             let parsed = runs.iter().zip(&at).try_for_each(|(r, &at)| {
                 parse_chunk(&buf[at..at + (r.end - r.start) as usize], r.start, r.line, &mut sink).map(|_| ())
@@ -372,14 +512,17 @@ impl MotProvider {
             if buf.capacity() > MAX_KEPT_BUF {
                 *buf = Vec::new();
             }
-            parsed.map_err(|error| MotError::Line { path: self.path.clone(), error })
+            // A bad line where the index found a good frame column may be a file changed under us.
+            parsed.map_err(|error| match self.source.check() {
+                Err(e) if e.is_changed() => changed_err(),
+                _ => MotError::Line { path: self.path.clone(), error },
+            })
         })?;
         // The index saw `expected` rows of this frame: anything else means the file changed under us.
         let changed = detections.iter().any(|d| d.frame != frame)
             || detections.len() as u64 + diagnostics.len() as u64 != expected;
         if changed {
-            let offset = runs.first().map_or(0, |r| r.start);
-            return Err(MotError::Changed { path: self.path.clone(), frame, offset });
+            return Err(changed_err());
         }
         if !diagnostics.is_empty() && !self.validated {
             let mut all = lock(&self.diagnostics);
@@ -400,7 +543,7 @@ impl MotProvider {
 impl MotProvider {
     /// Reads the bytes of `runs` with positioned reads, one per group of runs less than [`READ_GAP`] apart
     /// (reading a small gap costs less than another system call). Returns the buffer and where each run starts.
-    fn read_direct(&self, runs: &[Run], buf: &mut Vec<u8>) -> Result<Vec<usize>, MotError> {
+    fn read_direct(&self, runs: &[Run], buf: &mut Vec<u8>) -> Result<Vec<usize>, IoError> {
         let mut groups: Vec<(u64, u64)> = Vec::new();
         for r in runs {
             match groups.last_mut() {
@@ -413,11 +556,21 @@ impl MotProvider {
         if buf.len() < total as usize {
             buf.resize(total as usize, 0);
         }
-        let mut pos = 0usize;
-        for &(start, end) in &groups {
-            let len = (end - start) as usize;
-            read_exact_at(&self.file, &mut buf[pos..pos + len], start).map_err(|e| self.io(e))?;
-            pos += len;
+        if self.remote && groups.len() > 1 {
+            // One request per group costs a round trip each: let the source fetch them together.
+            let ranges: Vec<_> = groups.iter().map(|&(start, end)| start..end).collect();
+            let mut pos = 0usize;
+            for bytes in self.source.read_ranges(&ranges)? {
+                buf[pos..pos + bytes.len()].copy_from_slice(&bytes);
+                pos += bytes.len();
+            }
+        } else {
+            let mut pos = 0usize;
+            for &(start, end) in &groups {
+                let len = (end - start) as usize;
+                self.source.read_into(start, &mut buf[pos..pos + len])?;
+                pos += len;
+            }
         }
         self.counters.bytes_read.fetch_add(total, Ordering::Relaxed);
         // Runs are in file order and each lies inside a group, so one forward walk finds them all.
@@ -442,7 +595,7 @@ impl MotProvider {
         runs: &[Run],
         blocks: &Mutex<LruCache<u64, Arc<Vec<u8>>>>,
         buf: &mut Vec<u8>,
-    ) -> Result<Vec<usize>, MotError> {
+    ) -> Result<Vec<usize>, IoError> {
         buf.clear();
         let mut at = Vec::with_capacity(runs.len());
         let file_len = self.index.summary().bytes;
@@ -470,7 +623,10 @@ impl MotProvider {
                 let to = ((r.end - id * BLOCK) as usize).min(block.len());
                 if from >= to {
                     // The block is shorter than the index expects: the file shrank.
-                    return Err(self.io(io::ErrorKind::UnexpectedEof.into()));
+                    return Err(IoError::Changed {
+                        location: self.source.location().to_string(),
+                        detail: format!("no bytes at offset {pos}"),
+                    });
                 }
                 buf.extend_from_slice(&block[from..to]);
                 pos += (to - from) as u64;
@@ -504,23 +660,19 @@ impl MotProvider {
         id: u64,
         file_len: u64,
         blocks: &Mutex<LruCache<u64, Arc<Vec<u8>>>>,
-    ) -> Result<(Arc<Vec<u8>>, bool), MotError> {
+    ) -> Result<(Arc<Vec<u8>>, bool), IoError> {
         if let Some(b) = lock(blocks).get(&id) {
             return Ok((Arc::clone(b), true));
         }
         let start = id * BLOCK;
         let len = BLOCK.min(file_len.saturating_sub(start)) as usize;
         let mut data = vec![0u8; len];
-        read_exact_at(&self.file, &mut data, start).map_err(|e| self.io(e))?;
+        self.source.read_into(start, &mut data)?;
         self.counters.bytes_read.fetch_add(len as u64, Ordering::Relaxed);
         self.counters.block_reads.fetch_add(1, Ordering::Relaxed);
         let data = Arc::new(data);
         lock(blocks).put(id, Arc::clone(&data));
         Ok((data, false))
-    }
-
-    fn io(&self, source: io::Error) -> MotError {
-        MotError::Io { path: self.path.clone(), source }
     }
 }
 
@@ -570,24 +722,63 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+/// Opens a path or URL: a local file (whose path is returned, for `seqinfo.ini` and a saved index beside
+/// it) or a remote object.
+fn open(name: &Path, options: &SourceOptions) -> Result<(Arc<dyn RangeSource>, Option<PathBuf>), MotError> {
+    let err = |source: IoError| MotError::Source { path: name.to_path_buf(), source };
+    let local = match name.to_str().map(SourceName::parse) {
+        Some(Ok(SourceName::Local(path))) => path,
+        Some(Ok(_)) => {
+            let name = name.to_str().unwrap_or_default();
+            return Ok((dpc_io::open_source_with(name, options).map_err(err)?, None));
+        }
+        Some(Err(e)) => return Err(err(e)),
+        // Not UTF-8: a local path.
+        None => name.to_path_buf(),
+    };
+    let file = LocalFile::open(&local).map_err(err)?;
+    Ok((Arc::new(file), Some(local)))
 }
 
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Where the saved index of a source lives on the local disk, if anywhere.
+fn saved_index_path(cache: &IndexCache, local: Option<&Path>, location: &str) -> Option<PathBuf> {
+    match cache {
+        IndexCache::Off => None,
+        IndexCache::Beside => local.map(|p| {
+            let mut name = p.as_os_str().to_os_string();
+            name.push(".");
+            name.push(INDEX_EXTENSION);
+            PathBuf::from(name)
+        }),
+        IndexCache::Dir(dir) => {
+            // FNV-1a of the location: a stable name that no path or URL can steer outside `dir`.
+            let hash = location
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            Some(dir.join(format!("{hash:016x}.{INDEX_EXTENSION}")))
         }
     }
-    Ok(())
+}
+
+/// The index saved beside a remote object (`<url>.dpcidx`), if there is one for this version.
+fn read_remote_index(location: &str, options: &SourceOptions, tag: &str) -> Option<FrameIndex> {
+    let saved = dpc_io::open_source_with(&format!("{location}.{INDEX_EXTENSION}"), options).ok()?;
+    let bytes = saved.read_range(0..saved.len()).ok()?;
+    FrameIndex::decode(&bytes, tag).ok()
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it into place, so a reader never sees a
+/// partial index.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -18,9 +18,10 @@ mod mot;
 mod ocycle;
 mod predict;
 mod python;
+mod remote;
 mod store;
 
-pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store", "python"];
+pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store", "python", "remote"];
 
 pub fn run(args: &[String]) -> TaskResult {
     // Numbers from a debug build mean nothing: re-run this command from an optimised build of xtask.
@@ -45,6 +46,7 @@ pub fn run(args: &[String]) -> TaskResult {
             "ocycle" => ocycle::run(&mut suite)?,
             "store" => store::run(&mut suite)?,
             "python" => python::run(&mut suite)?,
+            "remote" => remote::run(&mut suite)?,
             other => return Err(format!("unknown suite {other:?}; known: {}", SUITES.join(", ")).into()),
         }
         suite.finish()?;

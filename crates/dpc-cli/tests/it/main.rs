@@ -3,6 +3,8 @@
 mod demo;
 mod mot;
 mod progress;
+#[cfg(feature = "remote")]
+mod remote;
 mod replay;
 mod trace;
 mod view;

@@ -132,7 +132,57 @@ fn a_file_changed_after_indexing_is_reported_not_misread() {
     std::fs::write(&path, b"7,1,1,1,1,1\n2,1,1,1,1,1\n").unwrap();
     assert!(matches!(p.load_frame(1), Err(MotError::Changed { frame: 1, .. })));
     std::fs::write(&path, b"1,1\n").unwrap();
-    assert!(matches!(p.load_frame(2), Err(MotError::Io { .. })));
+    assert!(matches!(p.load_frame(2), Err(MotError::Changed { frame: 2, .. })));
+}
+
+// Issue 15: truncating a file under the provider gave "failed to fill whole buffer", and overwriting it gave
+// a bad-line error, where the documented answer is `Changed`.
+#[test]
+fn a_truncated_file_is_changed_not_an_io_error() {
+    let (_dir, path) = temp_file(b"1,1,1,1,1,1\n2,1,1,1,1,1\n3,1,1,1,1,1\n");
+    let p = MotProvider::builder(&path).cache_frames(0).build().unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(12).unwrap();
+    assert_eq!(p.load_frame(1).unwrap().len(), 1);
+    match p.load_frame(3) {
+        Err(e @ MotError::Changed { frame: 3, offset: 24, .. }) => {
+            assert!(e.to_string().contains("the file changed; reopen it"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_overwritten_file_is_changed_not_a_bad_line() {
+    let (_dir, path) = temp_file(b"1,1,1,1,1,1\n2,1,1,1,1,1\n");
+    for cache_frames in [0, 100] {
+        let p = MotProvider::builder(&path).cache_frames(cache_frames).build().unwrap();
+        // Same length, and frame 2's bytes now hold a line that is not a MOT row at all.
+        std::fs::write(&path, b"1,1,1,1,1,1\nxx,yy,zz,1\n").unwrap();
+        assert!(matches!(p.load_frame(2), Err(MotError::Changed { frame: 2, .. })), "{:?}", p.load_frame(2));
+        std::fs::write(&path, b"1,1,1,1,1,1\n2,1,1,1,1,1\n").unwrap();
+    }
+}
+
+#[test]
+fn a_fifo_or_directory_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    match MotProvider::open(dir.path()) {
+        Err(MotError::Source { source: dpc_io::IoError::NotRegularFile { kind: "directory", .. }, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        // Before the fix this blocked forever in open(2), waiting for a writer.
+        match MotProvider::open(&fifo) {
+            Err(e @ MotError::Source { source: dpc_io::IoError::NotRegularFile { kind: "FIFO", .. }, .. }) => {
+                assert!(e.to_string().contains("not a regular file"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]

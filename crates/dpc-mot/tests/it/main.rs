@@ -5,6 +5,8 @@ mod fixtures;
 mod fuzz;
 mod index;
 mod provider;
+mod remote;
+mod saved;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -163,7 +163,7 @@ fn out_of_range_frames_are_errors_not_empty_frames() {
 #[test]
 fn a_missing_file_names_its_path() {
     let err = MotProvider::open("/nonexistent/dpc/gt.txt").unwrap_err();
-    assert!(matches!(err, MotError::Io { .. }));
+    assert!(matches!(err, MotError::Source { source: dpc_io::IoError::NotFound { .. }, .. }), "{err:?}");
     assert!(err.to_string().contains("/nonexistent/dpc/gt.txt"));
 }
 
