@@ -54,6 +54,7 @@ pub struct StreamCache<S, R> {
 }
 
 /// Builds a [`StreamCache`]; see [`StreamCache::builder`].
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct StreamCacheBuilder<S, R> {
     max_chunks: usize,
     max_states_per_filter: usize,

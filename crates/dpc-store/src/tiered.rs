@@ -96,6 +96,7 @@ pub struct TieredCache<V> {
 }
 
 /// Builds a [`TieredCache`]; see [`TieredCache::builder`].
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct TieredCacheBuilder<V> {
     dir: PathBuf,
     memory_capacity: usize,
