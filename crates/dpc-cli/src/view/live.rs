@@ -128,7 +128,7 @@ impl Live {
     pub fn open(path: &Path, settings: &Settings, notify: Sender<Msg>) -> Result<Live, Box<dyn std::error::Error>> {
         // The provider's own frame and block caches are off: the prefetching cache is the only cache on screen,
         // and a file changed under the viewer is noticed on the next load.
-        let mot = Arc::new(MotProvider::builder(path).cache_frames(0).block_cache_bytes(0).build()?);
+        let mot = Arc::new(crate::source::mot_builder(path).cache_frames(0).block_cache_bytes(0).build()?);
         let mut set = Vec::with_capacity(settings.predictors.len());
         for name in &settings.predictors {
             set.push(dpc_predictors::by_name::<u64>(name)?);

@@ -28,7 +28,8 @@ pub const CYCLE: [&str; 3] = ["auto", "python", "none"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The MOT file to view; without it, the generated demo file that `dpc demo` uses.
+    /// The MOT file to view: a path, or a file://, s3://, gs://, az:// or http(s):// URL; without it, the
+    /// generated demo file that `dpc demo` uses.
     file: Option<PathBuf>,
     /// Extra time per frame load (decoding the video frame), in milliseconds; `+`/`-` change it.
     #[arg(long, default_value_t = 2.0)]
