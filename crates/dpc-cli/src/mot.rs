@@ -255,14 +255,17 @@ pub fn inspect(args: InspectArgs) -> CliResult {
     let stdin = path.as_os_str() == "-";
     // One pass, reading the input once: a pipe or FIFO works, and every number below agrees with the others.
     let remote;
-    let reader: Box<dyn Read + '_> = if stdin {
-        Box::new(io::stdin().lock())
-    } else if crate::source::is_remote(path) {
-        let name = path.to_str().unwrap_or_default();
-        remote = dpc_io::open_source(name).map_err(|e| e.to_string())?;
-        remote.stream(0..remote.len()).map_err(|e| e.to_string())?
-    } else {
-        Box::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+    let reader: Box<dyn Read + '_> = match path.to_str().map(dpc_io::SourceName::parse) {
+        _ if stdin => Box::new(io::stdin().lock()),
+        // A URL: open it as every command does (its index is saved and reused while the object is unchanged),
+        // then read its bytes once for the full parse.
+        Some(Ok(dpc_io::SourceName::Remote { .. })) => {
+            remote = crate::source::mot_builder(path).mode(mode).cache_frames(0).build()?;
+            remote.source().stream(0..remote.source().len()).map_err(|e| e.to_string())?
+        }
+        Some(Err(e)) => return Err(e.to_string().into()),
+        // A local path: opened directly, so a pipe or FIFO is read once too.
+        _ => Box::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?),
     };
     let mut tally = Tally { sorted: true, ..Tally::default() };
     let scan = dpc_mot::scan(reader, mode, |d| tally.row(d)).map_err(|e| match e {
