@@ -251,6 +251,15 @@ pub fn mot_error(e: MotError) -> PyErr {
         MotError::Io { path, source } => {
             std::io::Error::new(source.kind(), format!("{}: {source}", path.display())).into()
         }
+        // Files are read through dpc-io: a missing one is still `FileNotFoundError`, other source failures
+        // (not a regular file, changed, unreachable) are `OSError`, as the original's `open` raised.
+        MotError::Source { source, .. } => {
+            let kind = match source {
+                dpc_io::IoError::NotFound { .. } => std::io::ErrorKind::NotFound,
+                _ => std::io::ErrorKind::Other,
+            };
+            std::io::Error::new(kind, source.to_string()).into()
+        }
         other => pyo3::exceptions::PyValueError::new_err(other.to_string()),
     }
 }
