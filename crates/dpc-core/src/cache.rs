@@ -18,12 +18,13 @@
 //! - An optional event thread delivers [`Event`]s to the callback, in the order they were produced.
 //!
 //! # Locks
-//! - The resident map: small read-copy-update shards (`arc-swap`, about 8 entries each). A hit loads one shard
-//!   without writing shared memory; writers copy the shard under `control`.
+//! - The resident map: one open-addressing table of node pointers with epoch-based reclamation
+//!   (`crossbeam-epoch`). A hit pins the epoch and probes without writing shared memory; writers change slots in
+//!   place under `control` and retire the old nodes to the collector.
 //! - `control`: one `Mutex` over everything else (eviction index, in-flight loads, the queue, the prediction,
 //!   counters). It is taken once per miss, per load completion, per scheduler batch and per management call
 //!   (`insert`, `invalidate`, `prefetch`, `snapshot`, `stats`), never on a hit.
-//! - Order: `control` before a shard. Nothing blocks (loads, predictor, weigher, callback) while holding either.
+//! - Order: `control` before the resident map's writes. Nothing blocks (loads, predictor, weigher, callback) while holding either.
 //!
 //! # The life of a key
 //! absent → in flight (a flight in `control.inflight`, demand or prefetch) → resident (in the resident map and in

@@ -38,8 +38,19 @@ pub fn run(args: &[String]) -> TaskResult {
         let mut suite = Suite::new(name);
         match name {
             "core" => {
-                core::run(&mut suite)?;
-                core_cost::run(&mut suite)?;
+                // `DPC_BENCH_CORE_PARTS=cost,cpu` runs a subset: `first` (the first round's measures), `cost` (beside
+                // quick_cache and moka), `cpu` (the scheduler's CPU time).
+                let parts = std::env::var("DPC_BENCH_CORE_PARTS").unwrap_or_else(|_| "first,cost,cpu".into());
+                let part = |p: &str| parts.split(',').any(|x| x.trim() == p);
+                if part("first") {
+                    core::run(&mut suite)?;
+                }
+                if part("cost") {
+                    core_cost::run(&mut suite)?;
+                }
+                if part("cpu") {
+                    core_cost::cpu_table(&mut suite)?;
+                }
             }
             "predict" => predict::run(&mut suite)?,
             "mot" => mot::run(&mut suite)?,

@@ -27,6 +27,9 @@ pub(crate) struct Flight<K, V, E> {
 struct State<K, V, E> {
     result: Option<Outcome<K, V, E>>,
     wakers: Vec<Waker>,
+    /// Threads blocked in `wait`: `complete` signals the condition variable only if there are any, since a
+    /// `notify_all` is a system call even with no one waiting, and most loads have no waiter.
+    sleepers: usize,
 }
 
 impl<K: Clone, V, E> Flight<K, V, E> {
@@ -35,7 +38,7 @@ impl<K: Clone, V, E> Flight<K, V, E> {
             kind,
             used: AtomicBool::new(false),
             discarded: AtomicBool::new(false),
-            state: Mutex::new(State { result: None, wakers: Vec::new() }),
+            state: Mutex::new(State { result: None, wakers: Vec::new(), sleepers: 0 }),
             done: Condvar::new(),
         })
     }
@@ -54,15 +57,17 @@ impl<K: Clone, V, E> Flight<K, V, E> {
 
     /// Settles the flight unless it already was; wakes every thread and future waiting for it.
     pub(crate) fn complete(&self, result: Outcome<K, V, E>) {
-        let wakers = {
+        let (wakers, sleepers) = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             if state.result.is_some() {
                 return;
             }
             state.result = Some(result);
-            std::mem::take(&mut state.wakers)
+            (std::mem::take(&mut state.wakers), state.sleepers)
         };
-        self.done.notify_all();
+        if sleepers > 0 {
+            self.done.notify_all();
+        }
         for waker in wakers {
             waker.wake();
         }
@@ -75,7 +80,9 @@ impl<K: Clone, V, E> Flight<K, V, E> {
             if let Some(result) = &state.result {
                 return result.clone();
             }
+            state.sleepers += 1;
             state = self.done.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state.sleepers -= 1;
         }
     }
 

@@ -184,8 +184,9 @@ impl<P: DataProvider> Shared<P> {
         let mut entries = c.index.len() + 1;
         let mut total = c.index.total_weight() + u128::from(a.weight);
         if over(entries, total) {
-            // First find the victims without touching anything, so that a refused prefetch evicts nothing.
-            let mut victims = Vec::new();
+            // First find the victims without touching anything, so that a refused prefetch evicts nothing. The
+            // first victim (usually the only one) is kept apart, so that the common case allocates nothing.
+            let (mut first, mut more) = (None, Vec::new());
             {
                 let mut candidates = c.index.victims();
                 while over(entries, total) {
@@ -193,12 +194,16 @@ impl<P: DataProvider> Shared<P> {
                     if a.prefetch && victim_score >= a.score {
                         return false;
                     }
-                    victims.push(victim.clone());
+                    if first.is_none() {
+                        first = Some(victim.clone());
+                    } else {
+                        more.push(victim.clone());
+                    }
                     entries -= 1;
                     total -= u128::from(victim_weight);
                 }
             }
-            for victim in victims {
+            for victim in first.into_iter().chain(more) {
                 self.evict(c, &victim);
             }
         }
