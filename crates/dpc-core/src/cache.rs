@@ -153,11 +153,11 @@ impl<P: DataProvider> PrefetchCache<P> {
         if s.is_closed() {
             return Err(closed::<P>());
         }
-        let stripe = s.stripe();
+        let (stripe, me) = s.stripe();
         s.record(stripe, key);
         let hash = s.resident.hash(key);
         if let Some(value) = s.resident.get(hash, key) {
-            stripe.counters.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stripe.count_hit(me);
             return Ok(value);
         }
         s.get_slow(key, hash)
@@ -199,11 +199,11 @@ impl<P: DataProvider> PrefetchCache<P> {
         if s.is_closed() {
             return Err(closed::<P>());
         }
-        let stripe = s.stripe();
+        let (stripe, me) = s.stripe();
         s.record(stripe, key);
         let hash = s.resident.hash(key);
         if let Some(value) = s.resident.get(hash, key) {
-            stripe.counters.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stripe.count_hit(me);
             return Ok(value);
         }
         let mut retried = false;

@@ -150,7 +150,6 @@ impl<K: crate::Key> Index<K> {
 
     /// Makes `key` resident (replacing an older entry of it). Weights above 2^62 count as 2^62 - 1.
     pub(crate) fn insert(&mut self, key: K, weight: u64, score: f64, prefetched: bool, used: bool) {
-        self.remove(&key);
         let tie = self.next_tie;
         self.next_tie += 1;
         let weight = weight.min(WEIGHT_MASK);
@@ -158,7 +157,13 @@ impl<K: crate::Key> Index<K> {
         let meta = Meta { score, tie, packed };
         self.link(&key, &meta);
         self.total_weight += u128::from(weight);
-        self.meta.insert(key.clone(), meta);
+        // One hash-map operation: an older entry of the key comes back from `insert` (its FIFO entry is now
+        // stale, since its tie differs, and is skipped like any other).
+        if let Some(old) = self.meta.insert(key.clone(), meta) {
+            self.unlink(&old);
+            self.total_weight -= u128::from(old.weight());
+        }
+        // After the map knows the key: a compaction inside keeps only entries the map confirms.
         self.push_fifo(tie, &key);
     }
 

@@ -83,7 +83,12 @@ pub(crate) struct Stripe<K> {
 }
 
 pub(crate) struct StripeCounters {
-    pub(crate) hits: AtomicU64,
+    /// The first thread to count a hit here (its id from [`Shared::stripe`]): it alone writes `owner_hits`, with a
+    /// plain load and store, so the usual hit (at most [`STRIPES`] threads) pays no atomic read-modify-write for
+    /// its count. Every other thread on this stripe adds to `hits`.
+    owner: AtomicUsize,
+    owner_hits: AtomicU64,
+    hits: AtomicU64,
     pub(crate) dropped: AtomicU64,
 }
 
@@ -91,8 +96,31 @@ impl<K> Stripe<K> {
     pub(crate) fn new() -> Self {
         Stripe {
             log: ArrayQueue::new(LOG_CAPACITY),
-            counters: CachePadded::new(StripeCounters { hits: AtomicU64::new(0), dropped: AtomicU64::new(0) }),
+            counters: CachePadded::new(StripeCounters {
+                owner: AtomicUsize::new(0),
+                owner_hits: AtomicU64::new(0),
+                hits: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+            }),
         }
+    }
+
+    /// Counts a hit of the calling thread `me` (nonzero, unique per thread).
+    #[inline]
+    pub(crate) fn count_hit(&self, me: usize) {
+        let c = &self.counters;
+        let owner = c.owner.load(Ordering::Relaxed);
+        if owner == me || (owner == 0 && c.owner.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed).is_ok())
+        {
+            // Only the owner writes `owner_hits`, so load-then-store loses nothing.
+            c.owner_hits.store(c.owner_hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            c.hits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn hits(&self) -> u64 {
+        self.counters.owner_hits.load(Ordering::Relaxed) + self.counters.hits.load(Ordering::Relaxed)
     }
 }
 
@@ -175,14 +203,16 @@ impl<P: DataProvider> Shared<P> {
         self.closed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn stripe(&self) -> &Stripe<Key<P>> {
+    /// The calling thread's stripe, and the thread's id (nonzero, unique) for [`Stripe::count_hit`].
+    pub(crate) fn stripe(&self) -> (&Stripe<Key<P>>, usize) {
         thread_local! {
-            static SLOT: usize = {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+            static ID: usize = {
+                static NEXT: AtomicUsize = AtomicUsize::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
             };
         }
-        &self.stripes[SLOT.with(|s| *s)]
+        let id = ID.with(|id| *id);
+        (&self.stripes[id % STRIPES], id)
     }
 
     /// Appends a request to the access log and wakes the scheduler if it may be asleep.
@@ -237,9 +267,10 @@ impl<P: DataProvider> Shared<P> {
 
     /// The counters, with the per-stripe ones summed in. Takes the control lock (`c`).
     pub(crate) fn stats_locked(&self, c: &Control<P>) -> Stats {
-        let (hits, dropped) = self.stripes.iter().fold((0, 0), |(h, d), st| {
-            (h + st.counters.hits.load(Ordering::Relaxed), d + st.counters.dropped.load(Ordering::Relaxed))
-        });
+        let (hits, dropped) = self
+            .stripes
+            .iter()
+            .fold((0, 0), |(h, d), st| (h + st.hits(), d + st.counters.dropped.load(Ordering::Relaxed)));
         let mut stats = c.counters.clone();
         stats.hits += hits;
         stats.history_dropped = dropped;

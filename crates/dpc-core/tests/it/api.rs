@@ -574,3 +574,31 @@ fn an_async_provider_is_driven_by_the_cache_s_threads_on_no_runtime() {
     cache.quiesce();
     assert!(!cache.contains(&200), "contains() of the async provider is honoured");
 }
+
+#[test]
+fn hits_from_more_threads_than_stripes_are_all_counted() {
+    // Up to 8 threads own a stripe and count their hits with plain stores; the rest share the stripes' atomic
+    // counters. Every hit must be counted either way, with the owners and the sharers hitting at the same time.
+    let cache = PrefetchCache::builder(TestProvider::default()).max_entries(64).build().unwrap();
+    for k in 0..32 {
+        cache.get(&k).unwrap();
+    }
+    let before = cache.stats();
+    let threads = 20u64;
+    let per_thread = 5_000u64;
+    let barrier = Barrier::new(threads as usize);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (cache, barrier) = (&cache, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                for i in 0..per_thread {
+                    cache.get(&((t + i) % 32)).unwrap();
+                }
+            });
+        }
+    });
+    let after = cache.stats();
+    assert_eq!(after.misses, before.misses, "every key stayed resident");
+    assert_eq!(after.hits - before.hits, threads * per_thread);
+}
