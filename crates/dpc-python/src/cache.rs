@@ -1,13 +1,16 @@
 //! `dpc._native.Cache`: dpc-core's `PrefetchCache` over integer keys, for the Python layer.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use dpc_core::{CacheError, EvictionPolicy, LoadKind, PrefetchCache, Snapshot, Stats};
+use pyo3::Borrowed;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyType};
 
 use crate::events::EventSink;
 use crate::mot::MotFile;
@@ -15,6 +18,92 @@ use crate::predictor::{NativePredictor, PyPredictor};
 use crate::provider::{ProvError, Provider, PyKey, Value};
 use crate::wait;
 use crate::{CacheClosed, ProviderError};
+
+/// A `PyMethodDef` in a static: CPython only reads it.
+struct MethodDef(ffi::PyMethodDef);
+
+// `unsafe` for the METH_O `get`: the benchmark that proves the need is in docs/BENCHMARKS.md, `## python`.
+#[allow(unsafe_code)]
+// SAFETY: the definition is never written after initialisation, and its pointers are to static data.
+unsafe impl Sync for MethodDef {}
+
+/// `Cache.get` as a `METH_O` method: CPython passes the key itself, with no argument tuple to build and parse.
+/// pyo3 only makes `METH_VARARGS` methods under the 3.9 limited API (its `METH_FASTCALL` ones need 3.10),
+/// and on a hit that tuple and its parsing were most of the cost of the call. `METH_O`,
+/// `PyDescr_NewMethod` and `PyLong_AsLongLong` are all in the 3.9 stable ABI.
+static GET: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"get".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer { PyCFunction: get_o },
+    ml_flags: ffi::METH_O,
+    ml_doc: c"get(key, /)\n--\n\nThe value of `key`: at once if resident, after the load in flight, or loaded now."
+        .as_ptr(),
+});
+
+/// Installs [`GET`] on the class as its `get` method.
+#[allow(unsafe_code)]
+pub fn install_get(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    // SAFETY: `GET` lives for the whole program and CPython never writes through the pointer.
+    let descr = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of!(GET.0).cast_mut()) };
+    // SAFETY: a new reference, or null with an exception set.
+    let descr = unsafe { Bound::from_owned_ptr_or_err(ty.py(), descr)? };
+    ty.setattr("get", descr)
+}
+
+/// The C function behind `Cache.get`. A hit (an `int` key that fits 64 bits, resident now) is served right
+/// here: one lock-free lookup that records the access like any `get` ([`PrefetchCache::get_resident`]), and
+/// the value's object. Anything else, including a key of the wrong type, goes through pyo3's machinery in
+/// [`Cache::get_slow`], which raises the same errors as before.
+#[allow(unsafe_code)]
+unsafe extern "C" fn get_o(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: CPython calls a method with the thread attached, and the method descriptor has checked that
+        // `slf` is a `Cache` before calling. Nothing borrowed here outlives the call.
+        let py = unsafe { Python::assume_attached() };
+        let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Cache>() };
+        let cache = slf.get();
+        // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
+        let k = unsafe { ffi::PyLong_AsLongLong(key) };
+        if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            unsafe { ffi::PyErr_Clear() };
+        } else if let Some(value) = cache.inner.get_resident(&k) {
+            return value.to_py(py).map(Py::into_ptr).unwrap_or_else(|e| {
+                e.restore(py);
+                std::ptr::null_mut()
+            });
+        }
+        // Not a hit: with pyo3's own bookkeeping of the attached thread, as any pyo3 method has.
+        Python::attach(|py| {
+            // SAFETY: `key` is a valid object for the duration of the call.
+            let key = unsafe { Borrowed::from_ptr(py, key) };
+            let result =
+                key.extract::<PyKey>().map_err(|e| argument_error(py, e)).and_then(|key| cache.get_slow(py, key));
+            result.map(Py::into_ptr).unwrap_or_else(|e| {
+                e.restore(py);
+                std::ptr::null_mut()
+            })
+        })
+    }));
+    outcome.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic in Cache.get".into());
+        Python::attach(|py| PanicException::new_err(message).restore(py));
+        std::ptr::null_mut()
+    })
+}
+
+/// A bad `key`, reported as pyo3 reports a bad argument: a `TypeError` gets the argument's name.
+fn argument_error(py: Python<'_>, e: PyErr) -> PyErr {
+    if e.is_instance_of::<PyTypeError>(py) {
+        let err = PyTypeError::new_err(format!("argument 'key': {}", e.value(py)));
+        err.set_cause(py, Some(e));
+        err
+    } else {
+        e
+    }
+}
 
 type Inner = PrefetchCache<Provider>;
 
@@ -151,24 +240,6 @@ impl Cache {
         Ok(Cache { inner: Arc::new(inner), wrap_errors, python_provider })
     }
 
-    /// The value of `key`: at once if resident, after the load in flight, or loaded now.
-    fn get(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
-        let result = if self.python_provider && !self.inner.contains(&key) {
-            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
-            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
-            let inner = &self.inner;
-            py.detach(|| inner.get(&key))
-        } else {
-            // A hit is served by the first poll, with the GIL held (polling never blocks); anything else waits
-            // without the GIL, delivering signals.
-            wait::block_on(py, self.inner.get_async(&key))?
-        };
-        match result {
-            Ok(value) => value.to_py(py),
-            Err(e) => Err(self.error(py, key, e)),
-        }
-    }
-
     /// The value of `key` if resident now; never loads, never counts as a request.
     fn peek(&self, py: Python<'_>, key: PyKey) -> PyResult<Option<Py<PyAny>>> {
         self.inner.peek(&key).map(|v| v.to_py(py)).transpose()
@@ -265,6 +336,24 @@ impl Cache {
 }
 
 impl Cache {
+    /// `get` for anything but a hit: a miss, a late hit, a closed cache.
+    fn get_slow(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
+        let result = if self.python_provider && !self.inner.contains(&key) {
+            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
+            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
+            let inner = &self.inner;
+            py.detach(|| inner.get(&key))
+        } else {
+            // A key that became resident since the caller looked is served by the first poll, with the GIL
+            // held (polling never blocks); anything else waits without the GIL, delivering signals.
+            wait::block_on(py, self.inner.get_async(&key))?
+        };
+        match result {
+            Ok(value) => value.to_py(py),
+            Err(e) => Err(self.error(py, key, e)),
+        }
+    }
+
     fn error(&self, py: Python<'_>, key: PyKey, e: CacheError<PyKey, ProvError>) -> PyErr {
         let cause = match &e {
             CacheError::Closed => return CacheClosed::new_err("the cache is closed"),
