@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyType};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::events::EventSink;
 use crate::mot::MotFile;
@@ -27,70 +27,177 @@ struct MethodDef(ffi::PyMethodDef);
 // SAFETY: the definition is never written after initialisation, and its pointers are to static data.
 unsafe impl Sync for MethodDef {}
 
-/// `Cache.get` as a `METH_O` method: CPython passes the key itself, with no argument tuple to build and parse.
-/// pyo3 only makes `METH_VARARGS` methods under the 3.9 limited API (its `METH_FASTCALL` ones need 3.10),
-/// and on a hit that tuple and its parsing were most of the cost of the call. `METH_O`,
-/// `PyDescr_NewMethod` and `PyLong_AsLongLong` are all in the 3.9 stable ABI.
-static GET: MethodDef = MethodDef(ffi::PyMethodDef {
+/// `METH_FASTCALL`: CPython's vectorcall convention for C methods, in the stable ABI from 3.10 on (pyo3-ffi
+/// hides it when built for the 3.9 limited API).
+const METH_FASTCALL: std::ffi::c_int = 0x0080;
+
+/// A `METH_FASTCALL | METH_KEYWORDS` C function (`PyCFunctionFastWithKeywords`).
+type FastCallKw = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+const GET_DOC: &std::ffi::CStr =
+    c"get(key)\n--\n\nThe value of `key`: at once if resident, after the load in flight, or loaded now.";
+
+/// `Cache.get` for CPython 3.10 and later: a vectorcall method, which gets its arguments as an array.
+/// pyo3 makes `METH_VARARGS` methods under the 3.9 limited API (its `METH_FASTCALL` ones need the 3.10 one),
+/// and with them every hit built an argument tuple and parsed it: on this machine a hit through such a method
+/// cost about 100 ns more than through this one (docs/BENCHMARKS.md, `## python`).
+#[allow(unsafe_code)]
+static GET_FASTCALL: MethodDef = MethodDef(ffi::PyMethodDef {
     ml_name: c"get".as_ptr(),
-    ml_meth: ffi::PyMethodDefPointer { PyCFunction: get_o },
-    ml_flags: ffi::METH_O,
-    ml_doc: c"get(key, /)\n--\n\nThe value of `key`: at once if resident, after the load in flight, or loaded now."
-        .as_ptr(),
+    // SAFETY: CPython casts `ml_meth` back to the signature its flags name, as C extensions rely on.
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: unsafe { std::mem::transmute::<FastCallKw, ffi::PyCFunction>(get_fastcall) },
+    },
+    ml_flags: METH_FASTCALL | ffi::METH_KEYWORDS,
+    ml_doc: GET_DOC.as_ptr(),
 });
 
-/// Installs [`GET`] on the class as its `get` method.
+/// `Cache.get` for CPython 3.9, whose stable ABI has no `METH_FASTCALL`: arguments in a tuple, parsed by hand.
+static GET_VARARGS: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"get".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer { PyCFunctionWithKeywords: get_varargs },
+    ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
+    ml_doc: GET_DOC.as_ptr(),
+});
+
+/// Installs `get` on the class: [`GET_FASTCALL`] on CPython 3.10 and later, [`GET_VARARGS`] on 3.9.
 #[allow(unsafe_code)]
 pub fn install_get(ty: &Bound<'_, PyType>) -> PyResult<()> {
-    // SAFETY: `GET` lives for the whole program and CPython never writes through the pointer.
-    let descr = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of!(GET.0).cast_mut()) };
+    let def = if ty.py().version_info() >= (3, 10) { &GET_FASTCALL } else { &GET_VARARGS };
+    // SAFETY: `def` lives for the whole program and CPython never writes through the pointer; the flags it
+    // carries are in the stable ABI of the running interpreter.
+    let descr = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of!(def.0).cast_mut()) };
     // SAFETY: a new reference, or null with an exception set.
     let descr = unsafe { Bound::from_owned_ptr_or_err(ty.py(), descr)? };
     ty.setattr("get", descr)
 }
 
-/// The C function behind `Cache.get`. A hit (an `int` key that fits 64 bits, resident now) is served right
+/// The C function behind `Cache.get` on 3.10+: `get(key)` is served by [`serve`] at once; `get(key=...)`
+/// (the original's signature allows it) too; anything else is a `TypeError`.
+#[allow(unsafe_code)]
+unsafe extern "C" fn get_fastcall(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython passes `nargs` positional arguments then one value per name in the tuple `kwnames`
+    // (or null), all valid for the call.
+    let nkw = if kwnames.is_null() { 0 } else { unsafe { ffi::PyTuple_Size(kwnames) } };
+    if nargs == 1 && nkw == 0 {
+        return unsafe { serve(slf, *args) };
+    }
+    // SAFETY: item 0 of a tuple of one (keyword names are `str`); the comparison cannot fail.
+    if nargs == 0
+        && nkw == 1
+        && unsafe { ffi::PyUnicode_CompareWithASCIIString(ffi::PyTuple_GetItem(kwnames, 0), c"key".as_ptr()) } == 0
+    {
+        return unsafe { serve(slf, *args) };
+    }
+    guard(|| Err(arity_error(nargs, nkw)))
+}
+
+/// The C function behind `Cache.get` on 3.9: a call with one positional argument, the common one, is served
+/// by [`serve`] without parsing; `get(key=...)` and bad calls are parsed here.
+#[allow(unsafe_code)]
+unsafe extern "C" fn get_varargs(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython passes a tuple `args` and a dict or null `kwargs`, valid for the call.
+    if kwargs.is_null() && unsafe { ffi::PyTuple_Size(args) } == 1 {
+        // SAFETY: index 0 of a tuple of one; a borrowed reference that lives as long as `args`.
+        return unsafe { serve(slf, ffi::PyTuple_GetItem(args, 0)) };
+    }
+    let key = guard(|| {
+        Python::attach(|py| {
+            // SAFETY: valid objects for the duration of the call, of the types CPython promises.
+            let args = unsafe { Borrowed::from_ptr(py, args).cast_unchecked::<PyTuple>() };
+            let kwargs = unsafe { Borrowed::from_ptr_or_opt(py, kwargs) };
+            let kwargs = kwargs.map(|k| unsafe { k.cast_unchecked::<PyDict>() });
+            let nkw = kwargs.as_ref().map_or(0, |k| k.len());
+            let key = match (args.len(), nkw) {
+                (1, 0) => Some(args.get_item(0)?),
+                (0, 1) => kwargs.and_then(|k| k.get_item("key").transpose()).transpose()?,
+                _ => None,
+            };
+            key.map(Bound::unbind).ok_or_else(|| arity_error(args.len() as ffi::Py_ssize_t, nkw as ffi::Py_ssize_t))
+        })
+    });
+    if key.is_null() {
+        return key;
+    }
+    // SAFETY: `key` is a new reference, released after the call.
+    let value = unsafe { serve(slf, key) };
+    unsafe { ffi::Py_DecRef(key) };
+    value
+}
+
+/// The error of a call of `get` with other arguments than one `key`.
+fn arity_error(nargs: ffi::Py_ssize_t, nkw: ffi::Py_ssize_t) -> PyErr {
+    PyTypeError::new_err(format!("get() takes exactly one argument (key), got {nargs} positional and {nkw} keyword"))
+}
+
+/// Runs `f` with panics caught: a panic becomes a `PanicException`, and an error is raised; null either way.
+fn guard(f: impl FnOnce() -> PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(obj)) => obj.into_ptr(),
+        Ok(Err(e)) => {
+            Python::attach(|py| e.restore(py));
+            std::ptr::null_mut()
+        }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic in Cache.get".into());
+            Python::attach(|py| PanicException::new_err(message).restore(py));
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// `get` of `key` on the cache `slf`. A hit (an `int` key that fits 64 bits, resident now) is served right
 /// here: one lock-free lookup that records the access like any `get` ([`PrefetchCache::get_resident`]), and
 /// the value's object. Anything else, including a key of the wrong type, goes through pyo3's machinery in
 /// [`Cache::get_slow`], which raises the same errors as before.
+///
+/// # Safety
+/// Called by CPython's method machinery (thread attached) with `slf` a `Cache` and `key` a valid object.
 #[allow(unsafe_code)]
-unsafe extern "C" fn get_o(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: CPython calls a method with the thread attached, and the method descriptor has checked that
-        // `slf` is a `Cache` before calling. Nothing borrowed here outlives the call.
-        let py = unsafe { Python::assume_attached() };
-        let slf = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Cache>() };
-        let cache = slf.get();
-        // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
-        let k = unsafe { ffi::PyLong_AsLongLong(key) };
-        if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
-            unsafe { ffi::PyErr_Clear() };
-        } else if let Some(value) = cache.inner.get_resident(&k) {
-            return value.to_py(py).map(Py::into_ptr).unwrap_or_else(|e| {
+unsafe fn serve(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the caller's contract; nothing borrowed here outlives the call.
+    let py = unsafe { Python::assume_attached() };
+    let cache = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Cache>() };
+    let cache = cache.get();
+    // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
+    let k = unsafe { ffi::PyLong_AsLongLong(key) };
+    if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+        unsafe { ffi::PyErr_Clear() };
+    } else if let Some(value) = cache.inner.get_resident(&k) {
+        // Converting a resident value never panics: it is a reference count, or a new frame wrapper.
+        return match value.to_py(py) {
+            Ok(obj) => obj.into_ptr(),
+            Err(e) => {
                 e.restore(py);
                 std::ptr::null_mut()
-            });
-        }
-        // Not a hit: with pyo3's own bookkeeping of the attached thread, as any pyo3 method has.
+            }
+        };
+    }
+    // Not a hit: with pyo3's own bookkeeping of the attached thread, as any pyo3 method has.
+    guard(|| {
         Python::attach(|py| {
             // SAFETY: `key` is a valid object for the duration of the call.
             let key = unsafe { Borrowed::from_ptr(py, key) };
-            let result =
-                key.extract::<PyKey>().map_err(|e| argument_error(py, e)).and_then(|key| cache.get_slow(py, key));
-            result.map(Py::into_ptr).unwrap_or_else(|e| {
-                e.restore(py);
-                std::ptr::null_mut()
-            })
+            key.extract::<PyKey>().map_err(|e| argument_error(py, e)).and_then(|key| cache.get_slow(py, key))
         })
-    }));
-    outcome.unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic in Cache.get".into());
-        Python::attach(|py| PanicException::new_err(message).restore(py));
-        std::ptr::null_mut()
     })
 }
 
