@@ -22,7 +22,7 @@ use crate::{CacheClosed, ProviderError};
 /// A `PyMethodDef` in a static: CPython only reads it.
 struct MethodDef(ffi::PyMethodDef);
 
-// `unsafe` for the METH_O `get`: the benchmark that proves the need is in docs/BENCHMARKS.md, `## python`.
+// `unsafe` for the C method `get`: the benchmark that proves the need is in docs/BENCHMARKS.md, `## python`.
 #[allow(unsafe_code)]
 // SAFETY: the definition is never written after initialisation, and its pointers are to static data.
 unsafe impl Sync for MethodDef {}
@@ -152,16 +152,19 @@ fn guard(f: impl FnOnce() -> PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
             Python::attach(|py| e.restore(py));
             std::ptr::null_mut()
         }
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic in Cache.get".into());
-            Python::attach(|py| PanicException::new_err(message).restore(py));
-            std::ptr::null_mut()
-        }
+        Err(payload) => raise_panic(payload),
     }
+}
+
+/// Raises a caught panic as a `PanicException`; returns null.
+fn raise_panic(payload: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic in Cache.get".into());
+    Python::attach(|py| PanicException::new_err(message).restore(py));
+    std::ptr::null_mut()
 }
 
 /// `get` of `key` on the cache `slf`. A hit (an `int` key that fits 64 bits, resident now) is served right
@@ -177,19 +180,26 @@ unsafe fn serve(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::P
     let py = unsafe { Python::assume_attached() };
     let cache = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Cache>() };
     let cache = cache.get();
-    // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
-    let k = unsafe { ffi::PyLong_AsLongLong(key) };
-    if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
-        unsafe { ffi::PyErr_Clear() };
-    } else if let Some(value) = cache.inner.get_resident(&k) {
-        // Converting a resident value never panics: it is a reference count, or a new frame wrapper.
-        return match value.to_py(py) {
+    let hit = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
+        let k = unsafe { ffi::PyLong_AsLongLong(key) };
+        if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        let value = cache.inner.get_resident(&k)?;
+        Some(match value.to_py(py) {
             Ok(obj) => obj.into_ptr(),
             Err(e) => {
                 e.restore(py);
                 std::ptr::null_mut()
             }
-        };
+        })
+    }));
+    match hit {
+        Ok(Some(result)) => return result,
+        Ok(None) => {}
+        Err(payload) => return raise_panic(payload),
     }
     // Not a hit: with pyo3's own bookkeeping of the attached thread, as any pyo3 method has.
     guard(|| {
