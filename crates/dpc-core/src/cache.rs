@@ -294,6 +294,51 @@ impl<P: DataProvider> PrefetchCache<P> {
         s.resident.get(s.resident.hash(key), key)
     }
 
+    /// The value of `key` if it is resident now, recorded exactly like a hit of [`get`](Self::get) (in the
+    /// history the predictor observes, and in `hits`); `None`, recording nothing, if it is not resident or the
+    /// cache is closed. It never loads, never blocks and takes no lock: a binding serves hits inline with it
+    /// and hands anything else to `get` or `get_async`, which then record that request once.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use dpc_core::{AccessPredictor, DataProvider, PredictContext, PrefetchCache};
+    /// # struct Frames;
+    /// # impl DataProvider for Frames {
+    /// #     type Key = u64; type Value = String; type Error = Infallible;
+    /// #     fn load(&self, key: &u64) -> Result<String, Infallible> { Ok(format!("frame {key}")) }
+    /// # }
+    /// struct Seen(Arc<Mutex<Vec<u64>>>);
+    /// impl AccessPredictor<u64> for Seen {
+    ///     fn observe(&mut self, key: &u64) { self.0.lock().unwrap().push(*key) }
+    ///     fn predict(&mut self, _: &PredictContext<'_, u64>, _: &mut Vec<(u64, f64)>) {}
+    /// }
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let cache = PrefetchCache::builder(Frames).predictor(Seen(Arc::clone(&seen))).build()?;
+    /// assert!(cache.get_resident(&7).is_none()); // not resident: not a request
+    /// cache.get(&7)?; // a miss, loaded
+    /// assert_eq!(cache.get_resident(&7).as_deref().map(String::as_str), Some("frame 7"));
+    /// cache.quiesce();
+    /// assert_eq!(*seen.lock().unwrap(), [7, 7]); // the miss and the resident hit
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.hits, stats.misses), (1, 1));
+    /// cache.close();
+    /// assert!(cache.get_resident(&7).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn get_resident(&self, key: &P::Key) -> Option<Arc<P::Value>> {
+        let s = &*self.shared;
+        if s.is_closed() {
+            return None;
+        }
+        let value = s.resident.get(s.resident.hash(key), key)?;
+        let stripe = s.stripe();
+        s.record(stripe, key);
+        stripe.counters.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(value)
+    }
+
     /// Whether `key` is resident now.
     pub fn contains(&self, key: &P::Key) -> bool {
         self.peek(key).is_some()

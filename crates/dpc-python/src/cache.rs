@@ -1,13 +1,16 @@
 //! `dpc._native.Cache`: dpc-core's `PrefetchCache` over integer keys, for the Python layer.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use dpc_core::{CacheError, EvictionPolicy, LoadKind, PrefetchCache, Snapshot, Stats};
+use pyo3::Borrowed;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::panic::PanicException;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::events::EventSink;
 use crate::mot::MotFile;
@@ -15,6 +18,209 @@ use crate::predictor::{NativePredictor, PyPredictor};
 use crate::provider::{ProvError, Provider, PyKey, Value};
 use crate::wait;
 use crate::{CacheClosed, ProviderError};
+
+/// A `PyMethodDef` in a static: CPython only reads it.
+struct MethodDef(ffi::PyMethodDef);
+
+// `unsafe` for the C method `get`: the benchmark that proves the need is in docs/BENCHMARKS.md, `## python`.
+#[allow(unsafe_code)]
+// SAFETY: the definition is never written after initialisation, and its pointers are to static data.
+unsafe impl Sync for MethodDef {}
+
+/// `METH_FASTCALL`: CPython's vectorcall convention for C methods, in the stable ABI from 3.10 on (pyo3-ffi
+/// hides it when built for the 3.9 limited API).
+const METH_FASTCALL: std::ffi::c_int = 0x0080;
+
+/// A `METH_FASTCALL | METH_KEYWORDS` C function (`PyCFunctionFastWithKeywords`).
+type FastCallKw = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+const GET_DOC: &std::ffi::CStr =
+    c"get(key)\n--\n\nThe value of `key`: at once if resident, after the load in flight, or loaded now.";
+
+/// `Cache.get` for CPython 3.10 and later: a vectorcall method, which gets its arguments as an array.
+/// pyo3 makes `METH_VARARGS` methods under the 3.9 limited API (its `METH_FASTCALL` ones need the 3.10 one),
+/// and with them every hit built an argument tuple and parsed it: on this machine a hit through such a method
+/// cost about 100 ns more than through this one (docs/BENCHMARKS.md, `## python`).
+#[allow(unsafe_code)]
+static GET_FASTCALL: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"get".as_ptr(),
+    // SAFETY: CPython casts `ml_meth` back to the signature its flags name, as C extensions rely on.
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: unsafe { std::mem::transmute::<FastCallKw, ffi::PyCFunction>(get_fastcall) },
+    },
+    ml_flags: METH_FASTCALL | ffi::METH_KEYWORDS,
+    ml_doc: GET_DOC.as_ptr(),
+});
+
+/// `Cache.get` for CPython 3.9, whose stable ABI has no `METH_FASTCALL`: arguments in a tuple, parsed by hand.
+static GET_VARARGS: MethodDef = MethodDef(ffi::PyMethodDef {
+    ml_name: c"get".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer { PyCFunctionWithKeywords: get_varargs },
+    ml_flags: ffi::METH_VARARGS | ffi::METH_KEYWORDS,
+    ml_doc: GET_DOC.as_ptr(),
+});
+
+/// Installs `get` on the class: [`GET_FASTCALL`] on CPython 3.10 and later, [`GET_VARARGS`] on 3.9.
+#[allow(unsafe_code)]
+pub fn install_get(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    let def = if ty.py().version_info() >= (3, 10) { &GET_FASTCALL } else { &GET_VARARGS };
+    // SAFETY: `def` lives for the whole program and CPython never writes through the pointer; the flags it
+    // carries are in the stable ABI of the running interpreter.
+    let descr = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of!(def.0).cast_mut()) };
+    // SAFETY: a new reference, or null with an exception set.
+    let descr = unsafe { Bound::from_owned_ptr_or_err(ty.py(), descr)? };
+    ty.setattr("get", descr)
+}
+
+/// The C function behind `Cache.get` on 3.10+: `get(key)` is served by [`serve`] at once; `get(key=...)`
+/// (the original's signature allows it) too; anything else is a `TypeError`.
+#[allow(unsafe_code)]
+unsafe extern "C" fn get_fastcall(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython passes `nargs` positional arguments then one value per name in the tuple `kwnames`
+    // (or null), all valid for the call.
+    let nkw = if kwnames.is_null() { 0 } else { unsafe { ffi::PyTuple_Size(kwnames) } };
+    if nargs == 1 && nkw == 0 {
+        return unsafe { serve(slf, *args) };
+    }
+    // SAFETY: item 0 of a tuple of one (keyword names are `str`); the comparison cannot fail.
+    if nargs == 0
+        && nkw == 1
+        && unsafe { ffi::PyUnicode_CompareWithASCIIString(ffi::PyTuple_GetItem(kwnames, 0), c"key".as_ptr()) } == 0
+    {
+        return unsafe { serve(slf, *args) };
+    }
+    guard(|| Err(arity_error(nargs, nkw)))
+}
+
+/// The C function behind `Cache.get` on 3.9: a call with one positional argument, the common one, is served
+/// by [`serve`] without parsing; `get(key=...)` and bad calls are parsed here.
+#[allow(unsafe_code)]
+unsafe extern "C" fn get_varargs(
+    slf: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython passes a tuple `args` and a dict or null `kwargs`, valid for the call.
+    if kwargs.is_null() && unsafe { ffi::PyTuple_Size(args) } == 1 {
+        // SAFETY: index 0 of a tuple of one; a borrowed reference that lives as long as `args`.
+        return unsafe { serve(slf, ffi::PyTuple_GetItem(args, 0)) };
+    }
+    let key = guard(|| {
+        Python::attach(|py| {
+            // SAFETY: valid objects for the duration of the call, of the types CPython promises.
+            let args = unsafe { Borrowed::from_ptr(py, args).cast_unchecked::<PyTuple>() };
+            let kwargs = unsafe { Borrowed::from_ptr_or_opt(py, kwargs) };
+            let kwargs = kwargs.map(|k| unsafe { k.cast_unchecked::<PyDict>() });
+            let nkw = kwargs.as_ref().map_or(0, |k| k.len());
+            let key = match (args.len(), nkw) {
+                (1, 0) => Some(args.get_item(0)?),
+                (0, 1) => kwargs.and_then(|k| k.get_item("key").transpose()).transpose()?,
+                _ => None,
+            };
+            key.map(Bound::unbind).ok_or_else(|| arity_error(args.len() as ffi::Py_ssize_t, nkw as ffi::Py_ssize_t))
+        })
+    });
+    if key.is_null() {
+        return key;
+    }
+    // SAFETY: `key` is a new reference, released after the call.
+    let value = unsafe { serve(slf, key) };
+    unsafe { ffi::Py_DecRef(key) };
+    value
+}
+
+/// The error of a call of `get` with other arguments than one `key`.
+fn arity_error(nargs: ffi::Py_ssize_t, nkw: ffi::Py_ssize_t) -> PyErr {
+    PyTypeError::new_err(format!("get() takes exactly one argument (key), got {nargs} positional and {nkw} keyword"))
+}
+
+/// Runs `f` with panics caught: a panic becomes a `PanicException`, and an error is raised; null either way.
+fn guard(f: impl FnOnce() -> PyResult<Py<PyAny>>) -> *mut ffi::PyObject {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(obj)) => obj.into_ptr(),
+        Ok(Err(e)) => {
+            Python::attach(|py| e.restore(py));
+            std::ptr::null_mut()
+        }
+        Err(payload) => raise_panic(payload),
+    }
+}
+
+/// Raises a caught panic as a `PanicException`; returns null.
+fn raise_panic(payload: Box<dyn std::any::Any + Send>) -> *mut ffi::PyObject {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic in Cache.get".into());
+    Python::attach(|py| PanicException::new_err(message).restore(py));
+    std::ptr::null_mut()
+}
+
+/// `get` of `key` on the cache `slf`. A hit (an `int` key that fits 64 bits, resident now) is served right
+/// here: one lock-free lookup that records the access like any `get` ([`PrefetchCache::get_resident`]), and
+/// the value's object. Anything else, including a key of the wrong type, goes through pyo3's machinery in
+/// [`Cache::get_slow`], which raises the same errors as before.
+///
+/// # Safety
+/// Called by CPython's method machinery (thread attached) with `slf` a `Cache` and `key` a valid object.
+#[allow(unsafe_code)]
+unsafe fn serve(slf: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the caller's contract; nothing borrowed here outlives the call.
+    let py = unsafe { Python::assume_attached() };
+    let cache = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Cache>() };
+    let cache = cache.get();
+    let hit = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `key` is a valid object; an error is checked for (and cleared) at once.
+        let k = unsafe { ffi::PyLong_AsLongLong(key) };
+        if k == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
+            unsafe { ffi::PyErr_Clear() };
+            return None;
+        }
+        let value = cache.inner.get_resident(&k)?;
+        Some(match value.to_py(py) {
+            Ok(obj) => obj.into_ptr(),
+            Err(e) => {
+                e.restore(py);
+                std::ptr::null_mut()
+            }
+        })
+    }));
+    match hit {
+        Ok(Some(result)) => return result,
+        Ok(None) => {}
+        Err(payload) => return raise_panic(payload),
+    }
+    // Not a hit: with pyo3's own bookkeeping of the attached thread, as any pyo3 method has.
+    guard(|| {
+        Python::attach(|py| {
+            // SAFETY: `key` is a valid object for the duration of the call.
+            let key = unsafe { Borrowed::from_ptr(py, key) };
+            key.extract::<PyKey>().map_err(|e| argument_error(py, e)).and_then(|key| cache.get_slow(py, key))
+        })
+    })
+}
+
+/// A bad `key`, reported as pyo3 reports a bad argument: a `TypeError` gets the argument's name.
+fn argument_error(py: Python<'_>, e: PyErr) -> PyErr {
+    if e.is_instance_of::<PyTypeError>(py) {
+        let err = PyTypeError::new_err(format!("argument 'key': {}", e.value(py)));
+        err.set_cause(py, Some(e));
+        err
+    } else {
+        e
+    }
+}
 
 type Inner = PrefetchCache<Provider>;
 
@@ -151,24 +357,6 @@ impl Cache {
         Ok(Cache { inner: Arc::new(inner), wrap_errors, python_provider })
     }
 
-    /// The value of `key`: at once if resident, after the load in flight, or loaded now.
-    fn get(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
-        let result = if self.python_provider && !self.inner.contains(&key) {
-            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
-            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
-            let inner = &self.inner;
-            py.detach(|| inner.get(&key))
-        } else {
-            // A hit is served by the first poll, with the GIL held (polling never blocks); anything else waits
-            // without the GIL, delivering signals.
-            wait::block_on(py, self.inner.get_async(&key))?
-        };
-        match result {
-            Ok(value) => value.to_py(py),
-            Err(e) => Err(self.error(py, key, e)),
-        }
-    }
-
     /// The value of `key` if resident now; never loads, never counts as a request.
     fn peek(&self, py: Python<'_>, key: PyKey) -> PyResult<Option<Py<PyAny>>> {
         self.inner.peek(&key).map(|v| v.to_py(py)).transpose()
@@ -265,6 +453,24 @@ impl Cache {
 }
 
 impl Cache {
+    /// `get` for anything but a hit: a miss, a late hit, a closed cache.
+    fn get_slow(&self, py: Python<'_>, key: PyKey) -> PyResult<Py<PyAny>> {
+        let result = if self.python_provider && !self.inner.contains(&key) {
+            // A Python provider loads on the caller's thread, as in the original (its objects may be tied to
+            // the thread), and sees signals itself; the GIL is released while dpc-core waits or locks.
+            let inner = &self.inner;
+            py.detach(|| inner.get(&key))
+        } else {
+            // A key that became resident since the caller looked is served by the first poll, with the GIL
+            // held (polling never blocks); anything else waits without the GIL, delivering signals.
+            wait::block_on(py, self.inner.get_async(&key))?
+        };
+        match result {
+            Ok(value) => value.to_py(py),
+            Err(e) => Err(self.error(py, key, e)),
+        }
+    }
+
     fn error(&self, py: Python<'_>, key: PyKey, e: CacheError<PyKey, ProvError>) -> PyErr {
         let cause = match &e {
             CacheError::Closed => return CacheClosed::new_err("the cache is closed"),

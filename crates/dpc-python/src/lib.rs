@@ -43,6 +43,7 @@ pyo3::create_exception!(
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<cache::Cache>()?;
+    cache::install_get(&py.get_type::<cache::Cache>())?;
     m.add_class::<mot::MotFile>()?;
     m.add_class::<mot::MOTDetection>()?;
     m.add_class::<mot::MOTFrameData>()?;

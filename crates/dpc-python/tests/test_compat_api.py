@@ -133,6 +133,35 @@ def test_get_loads_then_hits_and_stats_have_the_original_keys():
     assert p.loads[3] == 1
 
 
+def test_get_takes_its_key_by_name_as_the_original_allows_and_refuses_other_arguments():
+    with dpc.DynamicPrefetchingCache(Doubler(), Fixed({})) as cache:
+        assert cache.get(key=3) == 6  # a miss
+        assert cache.get(key=3) == 6  # a hit
+        for call in (lambda: cache.get(), lambda: cache.get(1, 2), lambda: cache.get(k=1), lambda: cache.get(1, key=1)):
+            with pytest.raises(TypeError):
+                call()
+        stats = cache.stats()
+    assert stats["hits"] == 1 and stats["misses"] == 1
+
+
+def test_a_hit_is_a_request_the_predictor_sees_and_stats_count():
+    class Index:
+        def __index__(self):
+            return 12
+
+    pred = Fixed({11: 1.0, 12: 1.0})
+    with dpc.DynamicPrefetchingCache(Doubler(), pred, max_keys_cached=10) as cache:
+        cache.get(10)
+        cache.quiesce()
+        assert cache.get(11) == 22
+        cache.quiesce()
+        assert cache.get(Index()) == 24  # an int-like key hits like the int
+        cache.quiesce()
+        stats = cache.stats()
+    assert [c for c, _ in pred.calls] == [10, 11, 12]
+    assert stats["hits"] == 2 and stats["misses"] == 1
+
+
 def test_the_provider_exception_reaches_the_caller_as_the_same_object():
     raised = []
 
