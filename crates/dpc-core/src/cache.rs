@@ -333,9 +333,9 @@ impl<P: DataProvider> PrefetchCache<P> {
             return None;
         }
         let value = s.resident.get(s.resident.hash(key), key)?;
-        let stripe = s.stripe();
+        let (stripe, me) = s.stripe();
         s.record(stripe, key);
-        stripe.counters.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stripe.count_hit(me);
         Some(value)
     }
 
