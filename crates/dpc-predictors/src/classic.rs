@@ -39,8 +39,8 @@ impl<K: OffsetKey> AccessPredictor<K> for Sequential {
 /// Learned successor counts on any key: after `a`, how often did `b` come next?
 ///
 /// The scores are the chance that a key is requested within the next `steps` requests, following the
-/// learned transitions (`steps` defaults to the cache's lookahead plus one), and keys below `threshold`
-/// are not predicted. With [`order(2)`](Self::order) the first step is conditioned on the last two keys
+/// learned transitions (`steps` defaults to the cache's lookahead plus one), each step's chance discounted by
+/// 0.8 per step ahead so that keys needed sooner rank first, and keys below `threshold` are not predicted. With [`order(2)`](Self::order) the first step is conditioned on the last two keys
 /// (a user's session transitions: what they do after going from `a` to `b`), backing off to the last key
 /// while a pair has been seen only once.
 ///
@@ -205,6 +205,9 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
         // `observe` has seen `current` already, so `prev` is the current key and `prev2` the one before.
         let steps = self.steps.unwrap_or_else(|| ctx.lookahead() + 1).min(8);
         let floor = self.threshold / 4.0;
+        // A key reached `s` steps ahead counts `URGENCY^(s-1)` of its chance: the cache loads in score order, so
+        // of two equally likely keys the one needed sooner must rank first.
+        let mut urgency = 1.0;
         let mut next = std::mem::replace(&mut self.next, Scores::new());
         next.clear();
         self.first_step(ctx.current, &mut next);
@@ -216,8 +219,9 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
             self.frontier.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
             self.frontier.truncate(16);
             for (k, p) in &self.frontier {
-                self.scores.add_chance(k.clone(), *p);
+                self.scores.add_chance(k.clone(), *p * urgency);
             }
+            urgency *= URGENCY;
             if step + 1 == steps {
                 break;
             }
@@ -252,6 +256,12 @@ impl<K: OffsetKey> AccessPredictor<K> for Markov<K> {
         if self.order >= 2 { "session" } else { "markov" }
     }
 }
+
+/// How much less a key counts per step farther ahead it is reached (see [`Markov`]). Measured in the cache
+/// model (markov family, 4 seeds, capacity 64; worst seed at 2/1 and 8/1 ms, and the sample trace): 1.0 (no
+/// discount) 0.565, 0.420, 0.6943; 0.9 0.572, 0.424, 0.6970; 0.8 0.575, 0.421, 0.6956; 0.7 0.576, 0.419, 0.6942;
+/// 0.5 0.573, 0.414.
+const URGENCY: f64 = 0.8;
 
 /// The score of the most popular key (see [`Markov`]); under any threshold-passing prediction.
 const HOT_SCORE: f64 = 0.05;
