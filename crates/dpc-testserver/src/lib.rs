@@ -36,17 +36,29 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug)]
 pub struct S3Server {
     rt: Runtime,
-    root: tempfile::TempDir,
+    root: Root,
     addr: SocketAddr,
     stop: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 impl S3Server {
-    /// Starts a server on a free loopback port.
+    /// Starts a server on a free loopback port, its buckets in a temporary directory.
     pub fn start() -> io::Result<S3Server> {
+        S3Server::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), None)
+    }
+
+    /// Starts a server on `addr` (port 0: a free one), its buckets the subdirectories of `root` (created if
+    /// missing, and kept when the server stops), or of a temporary directory if `root` is `None`.
+    pub fn start_at(addr: SocketAddr, root: Option<&Path>) -> io::Result<S3Server> {
+        let root = match root {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Root::Dir(dir.canonicalize()?)
+            }
+            None => Root::Temp(tempfile::tempdir()?),
+        };
         let rt = runtime()?;
-        let root = tempfile::tempdir()?;
-        let listener = rt.block_on(TcpListener::bind(("127.0.0.1", 0)))?;
+        let listener = rt.block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
         let mut server = S3Server { rt, root, addr, stop: None };
         server.serve(listener)?;
@@ -66,6 +78,14 @@ impl S3Server {
     /// The directory holding the buckets.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Uploads the local file `file` as `bucket/key` (creating the bucket) and returns its size.
+    pub fn put_file(&self, bucket: &str, key: &str, file: &Path) -> io::Result<u64> {
+        let bytes = std::fs::read(file)?;
+        self.create_bucket(bucket)?;
+        self.put(bucket, key, &bytes)?;
+        Ok(bytes.len() as u64)
     }
 
     /// The settings a client needs (object_store's keys): endpoint, credentials, region, plain HTTP.
@@ -122,7 +142,7 @@ impl S3Server {
             loop {
                 let socket = tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((socket, _)) => socket,
+                        Ok((socket, _)) => no_delay(socket),
                         Err(_) => continue,
                     },
                     _ = stop.changed() => break,
@@ -149,6 +169,24 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         if let Some((stop, _)) = self.stop.take() {
             let _ = stop.send(true);
+        }
+    }
+}
+
+/// Where the buckets live.
+#[derive(Debug)]
+enum Root {
+    /// Removed when the server is dropped.
+    Temp(tempfile::TempDir),
+    /// The caller's directory, kept.
+    Dir(PathBuf),
+}
+
+impl Root {
+    fn path(&self) -> &Path {
+        match self {
+            Root::Temp(dir) => dir.path(),
+            Root::Dir(dir) => dir,
         }
     }
 }
@@ -183,6 +221,14 @@ async fn put_object(endpoint: &str, bucket: &str, key: &str, bytes: Vec<u8>) -> 
     let store = b.build().map_err(io::Error::other)?;
     store.put(&object_store::path::Path::from(key), bytes.into()).await.map_err(io::Error::other)?;
     Ok(())
+}
+
+/// Turns Nagle's algorithm off, as real servers do: hyper writes an answer's head and body separately,
+/// and with Nagle on the body waits for the client's delayed ACK of the head, 40 ms on Linux, so every
+/// small request would take 40 ms on loopback.
+fn no_delay(socket: TcpStream) -> TcpStream {
+    let _ = socket.set_nodelay(true);
+    socket
 }
 
 fn runtime() -> io::Result<Runtime> {
@@ -241,7 +287,7 @@ impl FaultProxy {
             loop {
                 let socket = tokio::select! {
                     accepted = listener.accept() => match accepted {
-                        Ok((socket, _)) => socket,
+                        Ok((socket, _)) => no_delay(socket),
                         Err(_) => continue,
                     },
                     _ = stopped.changed() => return,
@@ -324,7 +370,7 @@ async fn proxy_connection(mut client: TcpStream, state: Arc<ProxyState>) -> io::
                 std::future::pending::<()>().await;
             }
             Fault::Pass | Fault::StatusTimes { .. } => {
-                let mut upstream = TcpStream::connect(state.upstream).await?;
+                let mut upstream = no_delay(TcpStream::connect(state.upstream).await?);
                 upstream.write_all(&close_after(&request, head.len())).await?;
                 // The server closes after its answer: copy it back whole, then read the next request.
                 tokio::io::copy(&mut upstream, &mut client).await?;

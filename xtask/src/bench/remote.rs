@@ -4,7 +4,7 @@
 //! Each remote number has its local baseline measured in the same run:
 //! - a random frame load (~200 rows, the provider's frame LRU off) over S3 against the same load from the
 //!   local file;
-//! - the index build of a ~10 MB file streamed from S3 against the build from the local file;
+//! - the index build of a ~24 MB file streamed from S3 against the build from the local file;
 //! - reopening the S3 file with its saved index (`IndexCache::Dir`) against building the index again;
 //! - the demo's navigation session over S3 (latency 0: loads are the network reads alone): stall with no
 //!   prefetching, with `auto`, and the clairvoyant schedule at the measured load time, as a headroom.
@@ -36,7 +36,7 @@ pub fn run(suite: &mut Suite) -> TaskResult {
         options = options.setting(k, v);
     }
 
-    // A file of 200 tracks x 2500 frames (about 200 rows a frame, ~12 MB), sorted by frame.
+    // A file of 200 tracks x 2500 frames (200 rows a frame, about 24 MB), sorted by frame.
     let path = dir.path().join("gt.txt");
     let params = MotParams {
         tracks: 200,

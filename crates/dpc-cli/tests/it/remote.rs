@@ -97,3 +97,138 @@ fn errors_name_the_url_and_what_failed() {
     let err = String::from_utf8_lossy(&down.stderr);
     assert!(err.contains("s3://bucket/demo.txt: connection failed"), "{err}");
 }
+
+/// The "done when": `dpc demo --file s3://bucket/demo.txt` with no injected latency prints the
+/// side-by-side table, and `auto` waits far less than no prefetching, the loads being the network reads.
+#[test]
+fn demo_table_over_s3_shows_auto_stalling_far_less_than_none() {
+    let (server, dir, _file) = server_with_demo_file();
+    let cache = dir.path().join("index-cache");
+    let requests = 600;
+    let out = dpc(
+        &server,
+        &cache,
+        &["demo", "--file", "s3://bucket/demo.txt", "--latency-ms", "0", "--requests", &requests.to_string()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("s3://bucket/demo.txt: frames "), "{text}");
+    assert!(text.contains("load 0 ms"), "no injected latency: {text}");
+    let header: Vec<&str> = text.lines().find(|l| l.starts_with("predictor")).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "predictor",
+            "hits",
+            "late",
+            "miss",
+            "prefetch",
+            "used",
+            "wasted",
+            "unused",
+            "stall",
+            "ms",
+            "p99",
+            "us",
+            "vs",
+            "none"
+        ]
+    );
+    let row = |name: &str| -> Vec<f64> {
+        let line = text.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().skip(1).map(|v| v.trim_end_matches('x').parse().unwrap_or(f64::NAN)).collect()
+    };
+    let (none, auto) = (row("none"), row("auto"));
+    for (name, r) in [("none", &none), ("python", &row("python")), ("auto", &auto)] {
+        assert_eq!(r.len(), 10, "{name}: {r:?}");
+        assert_eq!(r[0] + r[1] + r[2], requests as f64, "{name}: hits + late + miss");
+        assert_eq!(r[4] + r[5] + r[6], r[3], "{name}: used + wasted + unused = prefetch");
+    }
+    // Without prefetching every distinct frame is a network load the user waits for.
+    assert_eq!(none[3], 0.0, "none prefetches nothing");
+    assert!(none[2] > 0.0 && none[7] > 0.0, "none waits for real network loads: {none:?}");
+    // With auto most requests are served from frames fetched ahead.
+    assert!(auto[2] * 4.0 < none[2], "auto misses {} vs none {}", auto[2], none[2]);
+    assert!(auto[7] * 2.0 < none[7], "auto stalls {} ms vs none {} ms:\n{text}", auto[7], none[7]);
+    assert!(text.contains("oracle"), "{text}");
+}
+
+/// A `tmux` server of the test's own (its own socket), killed when the test ends, whatever happens.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux { socket: format!("dpc-view-test-{}-{:?}", std::process::id(), std::thread::current().id()) }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux is installed")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "view"]).stdout).into_owned()
+    }
+
+    /// Polls the screen until `done` holds, for at most 60 s.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what} on the screen after 60 s:\n{screen}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// `dpc view s3://...` in a real terminal (a tmux pane): the file opens over the network and its frames
+/// are drawn, with the same box counts as the local file, as the cursor moves.
+#[test]
+fn view_opens_an_s3_file_and_shows_its_frames() {
+    let (server, dir, file) = server_with_demo_file();
+    let local = dpc_mot::MotProvider::open(&file).unwrap();
+    let (first, last) = local.range().unwrap();
+    let title = |frame: u64| {
+        let n = local.load_frame(frame).unwrap().len();
+        match n {
+            0 => format!(" frame {frame}: no rows "),
+            1 => format!(" frame {frame}: 1 box "),
+            n => format!(" frame {frame}: {n} boxes "),
+        }
+    };
+    let mut command = format!("env DPC_INDEX_CACHE='{}'", dir.path().join("index-cache").display());
+    for (k, v) in server.env() {
+        command.push_str(&format!(" {k}='{v}'"));
+    }
+    command.push_str(&format!(" '{}' view s3://bucket/demo.txt --latency-ms 0", env!("CARGO_BIN_EXE_dpc")));
+    let tmux = Tmux::new();
+    let started = tmux.run(&["new-session", "-d", "-s", "view", "-x", "160", "-y", "48", &command]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    // Keep the pane after the viewer exits, so that an error it printed can be read.
+    tmux.run(&["set-option", "-t", "view", "remain-on-exit", "on"]);
+
+    let header = format!(" frame {first} / {last}");
+    let shown = title(first);
+    let screen = tmux.wait_for("first frame", |s| s.contains(&header) && s.contains(&shown));
+    assert!(screen.contains("demo.txt"), "the header names the file:\n{screen}");
+    // Fifteen frames on (PgDn): loaded over the network and drawn.
+    tmux.run(&["send-keys", "-t", "view", "PgDn"]);
+    let next = first + 15;
+    let (header, shown) = (format!(" frame {next} / {last}"), title(next));
+    tmux.wait_for("frame after PgDn", |s| s.contains(&header) && s.contains(&shown));
+    tmux.run(&["send-keys", "-t", "view", "q"]);
+    tmux.wait_for("exit", |_| {
+        let dead = tmux.run(&["display-message", "-p", "-t", "view", "#{pane_dead} #{pane_dead_status}"]);
+        String::from_utf8_lossy(&dead.stdout).trim() == "1 0"
+    });
+}
