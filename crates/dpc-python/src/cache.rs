@@ -65,7 +65,7 @@ static GET_VARARGS: MethodDef = MethodDef(ffi::PyMethodDef {
     ml_doc: GET_DOC.as_ptr(),
 });
 
-/// Installs `get` on the class: [`GET_FASTCALL`] on CPython 3.10 and later, [`GET_VARARGS`] on 3.9.
+/// Installs `get` on the class: `GET_FASTCALL` on CPython 3.10 and later, `GET_VARARGS` on 3.9.
 #[allow(unsafe_code)]
 pub fn install_get(ty: &Bound<'_, PyType>) -> PyResult<()> {
     let def = if ty.py().version_info() >= (3, 10) { &GET_FASTCALL } else { &GET_VARARGS };
