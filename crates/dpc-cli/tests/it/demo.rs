@@ -1,5 +1,23 @@
 //! `dpc demo` end to end, on a small generated MOT file in a temporary directory.
 
+/// The words of `dpc demo`'s table header, for every test that reads the table.
+pub const DEMO_HEADER: [&str; 14] = [
+    "predictor",
+    "hits",
+    "late",
+    "miss",
+    "prefetch",
+    "used",
+    "wasted",
+    "unused",
+    "stall",
+    "ms",
+    "p99",
+    "us",
+    "vs",
+    "none",
+];
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -59,25 +77,7 @@ fn demo_table_explains_itself() {
     let text = String::from_utf8(out.stdout).unwrap();
     let header = text.lines().find(|l| l.starts_with("predictor")).unwrap();
     let cols: Vec<&str> = header.split_whitespace().collect();
-    assert_eq!(
-        cols,
-        [
-            "predictor",
-            "hits",
-            "late",
-            "miss",
-            "prefetch",
-            "used",
-            "wasted",
-            "unused",
-            "stall",
-            "ms",
-            "p99",
-            "us",
-            "vs",
-            "none"
-        ]
-    );
+    assert_eq!(cols, DEMO_HEADER);
     // Each predictor row adds up as the footnote says.
     for name in ["none", "python", "auto"] {
         let row: Vec<u64> = text

@@ -115,25 +115,7 @@ fn demo_table_over_s3_shows_auto_stalling_far_less_than_none() {
     assert!(text.starts_with("s3://bucket/demo.txt: frames "), "{text}");
     assert!(text.contains("load 0 ms"), "no injected latency: {text}");
     let header: Vec<&str> = text.lines().find(|l| l.starts_with("predictor")).unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        [
-            "predictor",
-            "hits",
-            "late",
-            "miss",
-            "prefetch",
-            "used",
-            "wasted",
-            "unused",
-            "stall",
-            "ms",
-            "p99",
-            "us",
-            "vs",
-            "none"
-        ]
-    );
+    assert_eq!(header, crate::demo::DEMO_HEADER);
     let row = |name: &str| -> Vec<f64> {
         let line = text.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{text}"));
         line.split_whitespace().skip(1).map(|v| v.trim_end_matches('x').parse().unwrap_or(f64::NAN)).collect()
