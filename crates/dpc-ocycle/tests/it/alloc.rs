@@ -87,10 +87,16 @@ fn serial_fan_out_does_not_allocate_per_frame() {
     assert_eq!(steady_state_allocations(false), 0);
 }
 
+/// What the writer may allocate once, ever, however many frames it writes: each consumer's pool grows lazily up to
+/// `workers + queue` buffers (3 consumers x 3), and the first time the writer waits for a free buffer crossbeam-channel
+/// allocates its per-thread wait context (1) with the thread-local's destructor registration (1), and a waiter slot
+/// in the done channel it waits on (1 per consumer). Whether any of these falls after the warm-up depends on how the
+/// workers were scheduled (a loaded machine makes the writer wait later), so the bound counts all of them.
+const ONE_TIME_WRITER_ALLOCATIONS: u64 = 3 * 3 + 2 + 3;
+
 #[test]
 fn threaded_fan_out_does_not_allocate_per_frame_on_the_writer() {
-    // 20 000 frames cut 5 200 chunks; pools grow lazily up to workers + queue = 3 buffers per consumer,
-    // so a few late first uses of a pooled buffer may still allocate, but never more than the pools hold.
+    // 20 000 frames cut 5 200 chunks: one allocation per frame or per chunk would be thousands.
     let n = steady_state_allocations(true);
-    assert!(n <= 9, "{n} allocations");
+    assert!(n <= ONE_TIME_WRITER_ALLOCATIONS, "{n} allocations");
 }
