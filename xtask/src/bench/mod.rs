@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::{TaskResult, root};
+use crate::{SUITES, TaskResult, root};
 
 mod core;
 mod core_cost;
@@ -21,18 +21,8 @@ mod python;
 mod remote;
 mod store;
 
-pub const SUITES: &[&str] = &["core", "predict", "mot", "ocycle", "store", "python", "remote"];
-
+/// Runs the named suites (all of them if none is named); called from an optimised build only (`crate::bench`).
 pub fn run(args: &[String]) -> TaskResult {
-    // Numbers from a debug build mean nothing: re-run this command from an optimised build of xtask.
-    if cfg!(debug_assertions) {
-        let status = crate::cargo()
-            .args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench"])
-            .args(args)
-            .current_dir(root())
-            .status()?;
-        return if status.success() { Ok(()) } else { Err(format!("the optimised bench run failed: {status}").into()) };
-    }
     let wanted: Vec<&str> = if args.is_empty() { SUITES.to_vec() } else { args.iter().map(String::as_str).collect() };
     for name in wanted {
         let mut suite = Suite::new(name);
