@@ -56,13 +56,12 @@ mod state;
 
 pub use builder::PrefetchCacheBuilder;
 use crossbeam_channel::Sender;
-use flight::Flight;
 use index::Index;
-use load::Admission;
+use load::{Admission, Claim, retry_after};
 use state::{FlightOf, Key, Shared, closed};
 
 use crate::snapshot::{InFlight, Resident};
-use crate::{CacheError, DataProvider, Event, LoadKind, SchedulerState, Snapshot, Stats};
+use crate::{CacheError, DataProvider, Event, SchedulerState, Snapshot, Stats};
 
 /// The error of a [`PrefetchCache`] over provider `P`: its key type and its own error type.
 pub type GetError<P> = CacheError<<P as DataProvider>::Key, <P as DataProvider>::Error>;
@@ -208,46 +207,22 @@ impl<P: DataProvider> PrefetchCache<P> {
         }
         let mut retried = false;
         loop {
-            let flight = {
-                let mut c = s.lock();
-                if s.is_closed() {
-                    return Err(closed::<P>());
-                }
-                if let Some(value) = s.resident.get(hash, key) {
-                    c.counters.hits += 1;
-                    return Ok(value);
-                }
-                if let Some(flight) = c.inflight.get(key).cloned() {
-                    if !retried {
-                        c.counters.late_hits += 1;
-                    }
-                    if flight.is_prefetch() && !flight.used.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        c.counters.prefetch_used += 1;
-                    }
-                    flight
-                } else {
-                    let Some(tx) = self.demand_sender() else { return Err(closed::<P>()) };
-                    if !retried {
-                        c.counters.misses += 1;
-                    }
-                    c.counters.loads += 1;
-                    let flight = Flight::new(LoadKind::Demand);
-                    c.inflight.insert(key.clone(), Arc::clone(&flight));
-                    if s.emits() {
-                        s.emit(Event::LoadStart { key: key.clone() });
-                    }
-                    drop(c);
+            let claim = s.claim(&mut s.lock(), key, hash, retried);
+            let flight = match claim {
+                Claim::Done(result) => return result,
+                Claim::Join(flight) => flight,
+                Claim::Load(flight) => {
                     let job = DemandJob { key: key.clone(), hash, flight: Arc::clone(&flight) };
-                    if tx.send(Some(job)).is_err() {
-                        // Only after close: settle the flight so nobody waits for it.
+                    // No demand thread takes it only while closing: settle the flight so nobody waits for it.
+                    if self.demand_sender().is_none_or(|tx| tx.send(Some(job)).is_err()) {
+                        s.lock().unregister(key, &flight);
                         flight.complete(Err(closed::<P>()));
                     }
                     flight
                 }
             };
             match (FlightWait::<P> { flight: &flight }).await {
-                // A failed prefetch is not this caller's error: load it as a demand, once.
-                Err(e) if flight.is_prefetch() && !retried && !e.is_closed() => retried = true,
+                Err(e) if retry_after(&flight, &e, retried) => retried = true,
                 result => return result,
             }
         }

@@ -35,6 +35,22 @@ impl<P: DataProvider> Drop for FlightGuard<'_, P> {
     }
 }
 
+/// What [`Shared::claim`] found.
+pub(crate) enum Claim<P: DataProvider> {
+    /// Closed, or resident after all.
+    Done(Result<P>),
+    /// A load of the key is in flight: wait for it.
+    Join(Arc<FlightOf<P>>),
+    /// A demand load is registered: the caller runs it (or hands it to a demand thread) and settles it.
+    Load(Arc<FlightOf<P>>),
+}
+
+/// Whether a request that waited for `flight` and got `error` loads the key itself (once): a failed prefetch is
+/// not the caller's error.
+pub(crate) fn retry_after<K: Clone, V, E>(flight: &Flight<K, V, E>, error: &CacheError<K, E>, retried: bool) -> bool {
+    flight.is_prefetch() && !retried && !error.is_closed()
+}
+
 /// What a finished load asks of the admission step.
 pub(crate) struct Admission {
     pub(crate) weight: u64,
@@ -45,47 +61,55 @@ pub(crate) struct Admission {
 }
 
 impl<P: DataProvider> Shared<P> {
+    /// What a request that missed the lock-free look does under the control lock, for `get` and `get_async`
+    /// alike: it is served if the key became resident meanwhile (a hit), joins the load in flight (a late hit),
+    /// or registers a demand load for the caller to run (a miss). `retried`: the request already waited for a
+    /// prefetch that failed, and was counted then.
+    pub(crate) fn claim(&self, c: &mut Control<P>, key: &Key<P>, hash: u64, retried: bool) -> Claim<P> {
+        if self.is_closed() {
+            return Claim::Done(Err(closed::<P>()));
+        }
+        if let Some(value) = self.resident.get(hash, key) {
+            c.counters.hits += 1;
+            return Claim::Done(Ok(value));
+        }
+        if let Some(flight) = c.inflight.get(key).cloned() {
+            if !retried {
+                c.counters.late_hits += 1;
+            }
+            if flight.is_prefetch() && !flight.used.swap(true, Ordering::Relaxed) {
+                c.counters.prefetch_used += 1;
+            }
+            return Claim::Join(flight);
+        }
+        if !retried {
+            c.counters.misses += 1;
+        }
+        c.counters.loads += 1;
+        let flight = Flight::new(LoadKind::Demand);
+        c.inflight.insert(key.clone(), Arc::clone(&flight));
+        if self.emits() {
+            self.emit(Event::LoadStart { key: key.clone() });
+        }
+        Claim::Load(flight)
+    }
+
     /// A `get` that missed the lock-free look: joins the flight in progress or loads on this thread.
     pub(crate) fn get_slow(&self, key: &Key<P>, hash: u64) -> Result<P> {
         let mut retried = false;
         loop {
-            let mut c = self.lock();
-            if self.is_closed() {
-                return Err(closed::<P>());
+            // The guard lives to the end of this statement: nothing below runs under the lock.
+            let claim = self.claim(&mut self.lock(), key, hash, retried);
+            let flight = match claim {
+                Claim::Done(result) => return result,
+                Claim::Load(flight) => return self.load(key, hash, flight, None),
+                Claim::Join(flight) => flight,
+            };
+            match flight.wait() {
+                // A failed prefetch is not this caller's error: load it as a demand, once.
+                Err(e) if retry_after(&flight, &e, retried) => retried = true,
+                result => return result,
             }
-            // It may have become resident between the lock-free look and now.
-            if let Some(value) = self.resident.get(hash, key) {
-                c.counters.hits += 1;
-                return Ok(value);
-            }
-            if let Some(flight) = c.inflight.get(key).cloned() {
-                if !retried {
-                    c.counters.late_hits += 1;
-                }
-                if flight.is_prefetch() && !flight.used.swap(true, Ordering::Relaxed) {
-                    c.counters.prefetch_used += 1;
-                }
-                drop(c);
-                match flight.wait() {
-                    // A failed prefetch is not this caller's error: load it as a demand, once.
-                    Err(e) if flight.is_prefetch() && !retried && !e.is_closed() => {
-                        retried = true;
-                        continue;
-                    }
-                    result => return result,
-                }
-            }
-            if !retried {
-                c.counters.misses += 1;
-            }
-            c.counters.loads += 1;
-            let flight = Flight::new(LoadKind::Demand);
-            c.inflight.insert(key.clone(), Arc::clone(&flight));
-            if self.emits() {
-                self.emit(Event::LoadStart { key: key.clone() });
-            }
-            drop(c);
-            return self.load(key, hash, flight, None);
         }
     }
 

@@ -95,8 +95,9 @@ fn a_waiter_on_a_failed_prefetch_loads_on_demand() {
         Err(CacheError::Provider { key, .. }) => assert_eq!(key, 2),
         other => panic!("expected the demand load's error, got {other:?}"),
     }
-    assert_eq!(starts.recv().unwrap(), 2, "the waiter retried");
-    assert_eq!(p.loads_of(2), 2);
+    // Counted before the start is read, so that a missing retry fails here instead of blocking in `recv`.
+    assert_eq!(p.loads_of(2), 2, "the waiter retried");
+    assert_eq!(starts.recv().unwrap(), 2);
     let s = cache.stats();
     assert_eq!((s.prefetch_failed, s.load_errors, s.late_hits, s.misses, s.loads), (1, 1, 1, 1, 2));
 }
