@@ -435,34 +435,14 @@ fn get_async_joins_a_load_in_flight_and_close_releases_it() {
 }
 
 /// `get` and `get_async` share the path after the lock-free look (`Shared::claim`); this is the one branch of it
-/// the other async tests do not reach: a future waiting on a prefetch that fails loads the key itself, once, on
-/// a demand thread, and is counted exactly as `get` is in `faults::a_waiter_on_a_failed_prefetch_loads_on_demand`.
+/// the other async tests do not reach: a future waiting on a prefetch that fails loads the key itself, on a
+/// demand thread, counted as `get` is (`faults::a_waiter_on_a_failed_prefetch_loads_on_demand`).
 #[test]
 fn a_future_waiting_on_a_failed_prefetch_loads_on_demand() {
-    let p = Arc::new(TestProvider::default());
-    p.gate_keys(&[2]);
-    p.failing.lock().unwrap().push(2);
-    let starts = p.watch_starts();
-    let script = Scripted::default();
-    script.set(&[(2, 1.0)]);
-    let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(script).build().unwrap());
-    cache.get(&1).unwrap();
-    assert_eq!(crate::support::next_starts(&starts, 2), [1, 2]);
-    let waiter = {
-        let cache = Arc::clone(&cache);
+    crate::support::check_a_waiter_on_a_failed_prefetch_loads_on_demand(|cache| {
+        let cache = Arc::clone(cache);
         std::thread::spawn(move || block_on(cache.get_async(&2)).map(|v| (*v).clone()))
-    };
-    wait_for_late_hits(&cache, 1);
-    p.gate.open();
-    match waiter.join().unwrap() {
-        Err(CacheError::Provider { key, .. }) => assert_eq!(key, 2),
-        other => panic!("expected the demand load's error, got {other:?}"),
-    }
-    // Counted before the start is read, so that a missing retry fails here instead of blocking in `recv`.
-    assert_eq!(p.loads_of(2), 2, "the future retried");
-    assert_eq!(starts.recv().unwrap(), 2);
-    let s = cache.stats();
-    assert_eq!((s.prefetch_failed, s.load_errors, s.late_hits, s.misses, s.loads), (1, 1, 1, 1, 2));
+    });
 }
 
 #[test]

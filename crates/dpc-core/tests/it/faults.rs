@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use dpc_core::{CacheError, Event, Lookahead, PrefetchCache};
 
-use crate::support::{Events, Scripted, TestProvider, get_in_background, value_of, wait_for_late_hits};
+use crate::support::{Events, Scripted, TestProvider, get_in_background, value_of};
 
 #[test]
 fn a_provider_error_reaches_the_caller_and_is_not_cached() {
@@ -76,30 +76,7 @@ fn failed_prefetches_are_counted_reported_and_not_retried() {
 
 #[test]
 fn a_waiter_on_a_failed_prefetch_loads_on_demand() {
-    let p = Arc::new(TestProvider::default());
-    p.gate_keys(&[2]);
-    p.failing.lock().unwrap().push(2);
-    let starts = p.watch_starts();
-    let script = Scripted::default();
-    script.set(&[(2, 1.0)]);
-    let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(script).build().unwrap());
-    cache.get(&1).unwrap();
-    // The request is recorded before its own load starts, so the prefetch of 2 may start first.
-    assert_eq!(crate::support::next_starts(&starts, 2), [1, 2]);
-    let waiter = get_in_background(&cache, 2);
-    wait_for_late_hits(&cache, 1);
-    // The prefetch fails; the waiter does not inherit that failure but loads the key itself,
-    // and gets the provider's own answer to its own load.
-    p.gate.open();
-    match waiter.join().unwrap() {
-        Err(CacheError::Provider { key, .. }) => assert_eq!(key, 2),
-        other => panic!("expected the demand load's error, got {other:?}"),
-    }
-    // Counted before the start is read, so that a missing retry fails here instead of blocking in `recv`.
-    assert_eq!(p.loads_of(2), 2, "the waiter retried");
-    assert_eq!(starts.recv().unwrap(), 2);
-    let s = cache.stats();
-    assert_eq!((s.prefetch_failed, s.load_errors, s.late_hits, s.misses, s.loads), (1, 1, 1, 1, 2));
+    crate::support::check_a_waiter_on_a_failed_prefetch_loads_on_demand(|cache| get_in_background(cache, 2));
 }
 
 #[test]

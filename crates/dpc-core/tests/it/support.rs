@@ -194,3 +194,34 @@ pub fn next_starts(starts: &crossbeam_channel::Receiver<u64>, n: usize) -> Vec<u
     keys.sort_unstable();
     keys
 }
+
+/// The failed-prefetch case, for `get` and `get_async` alike: the request of 1 predicts 2, whose prefetch is held
+/// at the gate and will fail; `wait` asks for 2 on another thread while that prefetch is in flight. The waiter must
+/// not inherit the prefetch's failure but load 2 itself, once, get its own load's answer (an error too), and be
+/// counted once, as a late hit and a miss.
+pub fn check_a_waiter_on_a_failed_prefetch_loads_on_demand(
+    wait: impl FnOnce(&Arc<PrefetchCache<Arc<TestProvider>>>) -> std::thread::JoinHandle<Got>,
+) {
+    let p = Arc::new(TestProvider::default());
+    p.gate_keys(&[2]);
+    p.failing.lock().unwrap().push(2);
+    let starts = p.watch_starts();
+    let script = Scripted::default();
+    script.set(&[(2, 1.0)]);
+    let cache = Arc::new(PrefetchCache::builder(Arc::clone(&p)).predictor(script).build().unwrap());
+    cache.get(&1).unwrap();
+    // The request is recorded before its own load starts, so the prefetch of 2 may start first.
+    assert_eq!(next_starts(&starts, 2), [1, 2]);
+    let waiter = wait(&cache);
+    wait_for_late_hits(&cache, 1);
+    p.gate.open();
+    match waiter.join().unwrap() {
+        Err(dpc_core::CacheError::Provider { key, .. }) => assert_eq!(key, 2),
+        other => panic!("expected the demand load's error, got {other:?}"),
+    }
+    // Counted before the start is read, so that a missing retry fails here instead of blocking in `recv`.
+    assert_eq!(p.loads_of(2), 2, "the waiter retried");
+    assert_eq!(starts.recv().unwrap(), 2);
+    let s = cache.stats();
+    assert_eq!((s.prefetch_failed, s.load_errors, s.late_hits, s.misses, s.loads), (1, 1, 1, 1, 2));
+}
