@@ -1,17 +1,26 @@
 //! The resident values: one open-addressing table of node pointers, read without locks and written in place
 //! under the control lock, with epoch-based reclamation (`crossbeam-epoch`).
 //!
-//! - A hit pins the epoch (a thread-local word), probes the table from the key's hash, compares the node's hash and
-//!   key, and clones the value's `Arc`. Nothing shared is written, so hits on different keys scale across cores.
+//! - A hit pins the epoch (a thread-local word), probes the table's tags from the key's hash (32 bits of it, a
+//!   4-byte tag per slot beside the node pointers), compares the node's hash and key only where the tag matches,
+//!   and clones the value's `Arc`. Nothing shared is written, so hits on different keys scale across cores.
 //! - A writer (always under the cache's control lock, so never two at once) stores a node pointer into a slot, or
 //!   a tombstone over one, and hands the old node to the epoch collector, which drops it once no reader that might
 //!   have seen it is still pinned. A miss therefore allocates one node and copies nothing.
 //! - Removal leaves a tombstone unless the chain ends right after it; tombstones are reused by inserts, and the
 //!   table is rebuilt (live pointers copied into a fresh array, the old array retired the same way) when live
 //!   entries and tombstones fill 80 % of it, or grown when live entries alone fill 70 % of it.
+//! - The tags say what a slot is (empty, tombstone, or the tag of its node's hash), so neither a probe nor a
+//!   rebuild reads a node it does not need: before them, a cache of 4 096 entries under constant eviction spent
+//!   7 % of each miss rebuilding (one cache miss per node, for its hash) and as much again probing insertions
+//!   through nodes (docs/BENCHMARKS.md, core). They cost 4 bytes a slot, 6 an entry.
 //!
 //! Every store is a release and every load an acquire, so a reader that finds a node sees it whole, and a reader
-//! that starts after a writer's call returned sees that write. The first round's read-copy-update shards
+//! that starts after a writer's call returned sees that write. A writer stores a slot's pointer before its tag
+//! when it fills the slot, and its tag before its pointer when it empties it; a reader loads the tag, then the
+//! pointer. A tag is only a filter: the node's own hash and key decide, so a reader racing a writer finds the
+//! old value, the new one, or nothing, never another key's (and a false "not here" only sends `get` to its
+//! locked path, which looks again). The first round's read-copy-update shards
 //! (`arc-swap`, copied whole by every insertion and removal) cost about 3 000 of the 5 300 instructions of a miss
 //! (callgrind; docs/BENCHMARKS.md, core).
 //!
@@ -21,15 +30,24 @@
 
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 use hashbrown::DefaultHashBuilder;
 
 /// The fewest slots a table has.
 const MIN_SLOTS: usize = 16;
-/// The tag of a tombstone: a null pointer with this tag. An empty slot is a null pointer with tag 0.
-const TOMBSTONE: usize = 1;
+/// The tag of a slot that ends every chain through it.
+const EMPTY: u32 = 0;
+/// The tag of a slot whose node was removed while a chain still passes through it.
+const TOMBSTONE: u32 = 1;
+
+/// The tag of a node of `hash`: its high 32 bits, kept clear of [`EMPTY`] and [`TOMBSTONE`]. A slot's tag also
+/// gives its node's first slot, so a rebuild places nodes without reading them.
+#[inline]
+fn tag(hash: u64) -> u32 {
+    ((hash >> 32) as u32).max(TOMBSTONE + 1)
+}
 
 struct Node<K, V> {
     hash: u64,
@@ -39,18 +57,20 @@ struct Node<K, V> {
 
 struct Table<K, V> {
     slots: Box<[Atomic<Node<K, V>>]>,
+    tags: Box<[AtomicU32]>,
 }
 
 impl<K, V> Table<K, V> {
     /// Any number of slots, not only powers of two (a cache of 200 000 entries would otherwise round up to
-    /// 524 288 slots, 21 bytes an entry, instead of 12): a hash picks its first slot by multiply-high.
+    /// 524 288 slots, 31 bytes an entry, instead of 18): a tag picks its first slot by multiply-high.
     fn with_slots(n: usize) -> Self {
-        Table { slots: (0..n.max(MIN_SLOTS)).map(|_| Atomic::null()).collect() }
+        let n = n.max(MIN_SLOTS);
+        Table { slots: (0..n).map(|_| Atomic::null()).collect(), tags: (0..n).map(|_| AtomicU32::new(EMPTY)).collect() }
     }
 
     #[inline]
-    fn start(&self, hash: u64) -> usize {
-        ((u128::from(hash) * self.slots.len() as u128) >> 64) as usize
+    fn start(&self, tag: u32) -> usize {
+        ((u128::from(tag) * self.slots.len() as u128) >> 32) as usize
     }
 
     #[inline]
@@ -62,6 +82,12 @@ impl<K, V> Table<K, V> {
     fn prev(&self, i: usize) -> usize {
         if i == 0 { self.slots.len() - 1 } else { i - 1 }
     }
+
+    /// Fills slot `i` with `node` (writer only): the pointer first, so a reader that sees the tag finds it.
+    fn fill(&self, i: usize, node: Shared<'_, Node<K, V>>, tag: u32) {
+        self.slots[i].store(node, Ordering::Release);
+        self.tags[i].store(tag, Ordering::Release);
+    }
 }
 
 pub(crate) struct ResidentMap<K, V> {
@@ -70,6 +96,14 @@ pub(crate) struct ResidentMap<K, V> {
     /// Live nodes and tombstones of the current table. Written by the writer only; read by `len`-style callers.
     live: AtomicUsize,
     tombstones: AtomicUsize,
+}
+
+/// Adds `delta` to a counter only the writer changes (it holds the control lock), returning the new value: a load
+/// and a store, since a read-modify-write would cost a locked instruction on every insertion and removal.
+fn writer_add(counter: &AtomicUsize, delta: isize) -> usize {
+    let new = counter.load(Ordering::Relaxed).wrapping_add_signed(delta);
+    counter.store(new, Ordering::Relaxed);
+    new
 }
 
 impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> ResidentMap<K, V> {
@@ -97,17 +131,31 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Res
     /// The value of `key`, if resident. Lock-free.
     #[inline]
     pub(crate) fn get(&self, hash: u64, key: &K) -> Option<Arc<V>> {
-        let guard = &epoch::pin();
+        self.get_pinned(hash, key, &epoch::pin())
+    }
+
+    /// [`get`](Self::get) under a guard the caller holds: a miss keeps it for its look under the control lock,
+    /// and each pin that is not nested costs a read-modify-write (crossbeam-epoch's fence).
+    #[inline]
+    pub(crate) fn get_pinned(&self, hash: u64, key: &K, guard: &Guard) -> Option<Arc<V>> {
         let table = self.current(guard);
-        let mut i = table.start(hash);
+        let want = tag(hash);
+        let mut i = table.start(want);
         loop {
-            let p = table.slots[i].load(Ordering::Acquire, guard);
-            // SAFETY: a node is retired through the collector after it is unlinked, so it is valid while pinned.
-            match unsafe { p.as_ref() } {
-                Some(node) if node.hash == hash && node.key == *key => return Some(Arc::clone(&node.value)),
-                Some(_) => {}
-                None if p.tag() == TOMBSTONE => {}
-                None => return None,
+            match table.tags[i].load(Ordering::Acquire) {
+                EMPTY => return None,
+                t if t == want => {
+                    let p = table.slots[i].load(Ordering::Acquire, guard);
+                    // SAFETY: a node is retired through the collector after it is unlinked, so it is valid while
+                    // pinned.
+                    if let Some(node) = unsafe { p.as_ref() }
+                        && node.hash == hash
+                        && node.key == *key
+                    {
+                        return Some(Arc::clone(&node.value));
+                    }
+                }
+                _ => {}
             }
             i = table.next(i);
         }
@@ -116,18 +164,24 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Res
     /// Where `key` is (`Ok`) or where it would go (`Err`: the first tombstone of its chain, else the empty slot
     /// that ends it). Writer only.
     fn find(&self, table: &Table<K, V>, hash: u64, key: &K, guard: &Guard) -> Result<usize, usize> {
-        let mut i = table.start(hash);
+        let want = tag(hash);
+        let mut i = table.start(want);
         let mut free = None;
         loop {
-            let p = table.slots[i].load(Ordering::Relaxed, guard);
-            // SAFETY: as in `get`; the writer also holds the control lock, so nothing unlinks the node meanwhile.
-            match unsafe { p.as_ref() } {
-                Some(node) if node.hash == hash && node.key == *key => return Ok(i),
-                Some(_) => {}
-                None if p.tag() == TOMBSTONE => {
+            match table.tags[i].load(Ordering::Relaxed) {
+                EMPTY => return Err(free.unwrap_or(i)),
+                TOMBSTONE => {
                     free.get_or_insert(i);
                 }
-                None => return Err(free.unwrap_or(i)),
+                t if t == want => {
+                    let p = table.slots[i].load(Ordering::Relaxed, guard);
+                    // SAFETY: as in `get`; the writer also holds the control lock, so nothing unlinks the node
+                    // meanwhile.
+                    if unsafe { p.as_ref() }.is_some_and(|node| node.hash == hash && node.key == *key) {
+                        return Ok(i);
+                    }
+                }
+                _ => {}
             }
             i = table.next(i);
         }
@@ -145,11 +199,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Res
                 unsafe { guard.defer_destroy(old) };
             }
             Err(i) => {
-                if table.slots[i].load(Ordering::Relaxed, guard).tag() == TOMBSTONE {
-                    self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                if table.tags[i].load(Ordering::Relaxed) == TOMBSTONE {
+                    writer_add(&self.tombstones, -1);
                 }
-                table.slots[i].store(node, Ordering::Release);
-                let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
+                table.fill(i, node.into_shared(guard), tag(hash));
+                let live = writer_add(&self.live, 1);
                 let used = live + self.tombstones.load(Ordering::Relaxed);
                 let len = table.slots.len();
                 if used * 5 > len * 4 {
@@ -166,30 +220,27 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Res
         let guard = &epoch::pin();
         let table = self.current(guard);
         let Ok(i) = self.find(table, hash, key, guard) else { return false };
-        let next_empty = {
-            let p = table.slots[table.next(i)].load(Ordering::Relaxed, guard);
-            p.is_null() && p.tag() != TOMBSTONE
-        };
         // If the chain ends right after this slot, no probe passes through it: it can become empty, and so can
-        // the tombstones just before it.
-        let mark = if next_empty { Shared::null() } else { Shared::null().with_tag(TOMBSTONE) };
-        let old = table.slots[i].swap(mark, Ordering::AcqRel, guard);
+        // the tombstones just before it. The tag goes first, so a reader that sees the old tag may still find
+        // the node (the removal has not returned yet) and one that sees the new tag does not look.
+        let next_empty = table.tags[table.next(i)].load(Ordering::Relaxed) == EMPTY;
+        table.tags[i].store(if next_empty { EMPTY } else { TOMBSTONE }, Ordering::Release);
+        let old = table.slots[i].swap(Shared::null(), Ordering::AcqRel, guard);
         // SAFETY: as in `insert`.
         unsafe { guard.defer_destroy(old) };
-        self.live.fetch_sub(1, Ordering::Relaxed);
+        writer_add(&self.live, -1);
         if next_empty {
             let mut j = i;
             loop {
                 j = table.prev(j);
-                let p = table.slots[j].load(Ordering::Relaxed, guard);
-                if j == i || !(p.is_null() && p.tag() == TOMBSTONE) {
+                if j == i || table.tags[j].load(Ordering::Relaxed) != TOMBSTONE {
                     break;
                 }
-                table.slots[j].store(Shared::null(), Ordering::Release);
-                self.tombstones.fetch_sub(1, Ordering::Relaxed);
+                table.tags[j].store(EMPTY, Ordering::Release);
+                writer_add(&self.tombstones, -1);
             }
         } else {
-            self.tombstones.fetch_add(1, Ordering::Relaxed);
+            writer_add(&self.tombstones, 1);
         }
         true
     }
@@ -206,23 +257,51 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Res
     }
 
     /// Copies the live pointers into a fresh table of `slots` slots, publishes it and retires the old array (not
-    /// the nodes, which the new table now holds).
+    /// the nodes, which the new table now holds). Reads the tags and pointers only, never a node.
     fn rebuild(&self, table: &Table<K, V>, slots: usize, guard: &Guard) {
         let fresh = Table::with_slots(slots);
-        for slot in table.slots.iter() {
-            let p = slot.load(Ordering::Relaxed, guard);
-            // SAFETY: as in `find`.
-            let Some(node) = (unsafe { p.as_ref() }) else { continue };
-            let mut i = fresh.start(node.hash);
-            while !fresh.slots[i].load(Ordering::Relaxed, guard).is_null() {
+        for (slot, t) in table.slots.iter().zip(table.tags.iter()) {
+            let t = t.load(Ordering::Relaxed);
+            if t == EMPTY || t == TOMBSTONE {
+                continue;
+            }
+            let mut i = fresh.start(t);
+            while fresh.tags[i].load(Ordering::Relaxed) != EMPTY {
                 i = fresh.next(i);
             }
-            fresh.slots[i].store(p, Ordering::Relaxed);
+            fresh.slots[i].store(slot.load(Ordering::Relaxed, guard), Ordering::Relaxed);
+            fresh.tags[i].store(t, Ordering::Relaxed);
         }
+        // The swap (a release) publishes every store above.
         let old = self.table.swap(Owned::new(fresh), Ordering::AcqRel, guard);
         self.tombstones.store(0, Ordering::Relaxed);
         // SAFETY: the old array is unlinked; dropping a `Table` frees its slot array only, never the nodes.
         unsafe { guard.defer_destroy(old) };
+    }
+
+    /// Checks that every slot's tag says what the slot holds (tests only; no concurrent writer).
+    #[cfg(test)]
+    fn check_tags(&self) {
+        let guard = &epoch::pin();
+        let table = self.current(guard);
+        let (mut live, mut tombstones) = (0, 0);
+        for (slot, t) in table.slots.iter().zip(table.tags.iter()) {
+            let t = t.load(Ordering::Relaxed);
+            // SAFETY: as in `get`.
+            match unsafe { slot.load(Ordering::Acquire, guard).as_ref() } {
+                Some(node) => {
+                    assert_eq!(t, tag(node.hash), "a live slot's tag is its node's");
+                    live += 1;
+                }
+                None => {
+                    assert!(t == EMPTY || t == TOMBSTONE, "an empty slot has the tag {t}");
+                    tombstones += usize::from(t == TOMBSTONE);
+                }
+            }
+        }
+        assert_eq!(live, self.live.load(Ordering::Relaxed));
+        assert_eq!(tombstones, self.tombstones.load(Ordering::Relaxed));
+        assert!(live + tombstones < table.slots.len(), "some slot is empty, so every probe ends");
     }
 
     /// Every resident entry (tests only); consistent only without concurrent writers.
@@ -342,12 +421,36 @@ mod tests {
         }
         collect_until(&live, 1000);
         assert_eq!(map.entries().len(), 1000);
+        map.check_tags();
         map.clear();
         collect_until(&live, 0);
         assert!(map.entries().is_empty());
         map.insert(map.hash(&"again".to_string()), &"again".to_string(), &Counted::new(1, &live));
         drop(map);
         assert_eq!(live.load(Ordering::SeqCst), 0, "dropping the map drops its entries at once");
+    }
+
+    #[test]
+    fn keys_whose_tags_collide_or_would_be_reserved_are_all_found() {
+        // Hashes chosen by hand: high halves 0 and 1 (the reserved tags, moved to 2), 2, and one shared high half
+        // with different low halves, and two keys with the very same hash.
+        let hashes = [0u64, 1, 1 << 32, 2 << 32, (7 << 32) | 1, (7 << 32) | 2, (7 << 32) | 3, u64::MAX, u64::MAX];
+        let map = ResidentMap::<u64, u64>::new(4);
+        for (k, h) in hashes.iter().enumerate() {
+            map.insert(*h, &(k as u64), &Arc::new(k as u64 * 10));
+        }
+        for (k, h) in hashes.iter().enumerate() {
+            assert_eq!(map.get(*h, &(k as u64)).as_deref(), Some(&(k as u64 * 10)), "key {k}");
+            assert!(map.get(*h, &(k as u64 + 100)).is_none(), "same hash, another key");
+        }
+        map.check_tags();
+        for (k, h) in hashes.iter().enumerate().step_by(2) {
+            assert!(map.remove(*h, &(k as u64)));
+        }
+        for (k, h) in hashes.iter().enumerate() {
+            assert_eq!(map.get(*h, &(k as u64)).is_some(), k % 2 == 1, "key {k}");
+        }
+        map.check_tags();
     }
 
     #[test]
@@ -366,6 +469,7 @@ mod tests {
             assert_eq!(map.get(map.hash(&k), &k).as_deref(), Some(&k));
         }
         assert_eq!(map.entries().len(), 64);
+        map.check_tags();
         let guard = &epoch::pin();
         assert!(map.current(guard).slots.len() <= 96, "tombstones were cleared, not grown over");
     }
@@ -401,6 +505,7 @@ mod tests {
             }
             stop.store(true, Ordering::Relaxed);
         });
+        map.check_tags();
         collect_until(&live, map.entries().len());
         drop(map);
         collect_until(&live, 0);
