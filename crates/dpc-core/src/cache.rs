@@ -153,13 +153,15 @@ impl<P: DataProvider> PrefetchCache<P> {
             return Err(closed::<P>());
         }
         let (stripe, me) = s.stripe();
-        s.record(stripe, key);
+        s.record(stripe, key, me);
         let hash = s.resident.hash(key);
-        if let Some(value) = s.resident.get(hash, key) {
+        // A miss keeps this pin for its second look under the control lock.
+        let guard = crossbeam_epoch::pin();
+        if let Some(value) = s.resident.get_pinned(hash, key, &guard) {
             stripe.count_hit(me);
             return Ok(value);
         }
-        s.get_slow(key, hash)
+        s.get_slow(key, hash, guard)
     }
 
     /// [`get`](Self::get) for async callers, on any executor: it never blocks the executor's thread. A hit is
@@ -199,7 +201,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             return Err(closed::<P>());
         }
         let (stripe, me) = s.stripe();
-        s.record(stripe, key);
+        s.record(stripe, key, me);
         let hash = s.resident.hash(key);
         if let Some(value) = s.resident.get(hash, key) {
             stripe.count_hit(me);
@@ -207,7 +209,8 @@ impl<P: DataProvider> PrefetchCache<P> {
         }
         let mut retried = false;
         loop {
-            let claim = s.claim(&mut s.lock(), key, hash, retried);
+            // The pin (not `Send`) ends with this statement, before any await.
+            let claim = s.claim(&mut s.lock(), key, hash, retried, &crossbeam_epoch::pin());
             let flight = match claim {
                 Claim::Done(result) => return result,
                 Claim::Join(flight) => flight,
@@ -309,7 +312,7 @@ impl<P: DataProvider> PrefetchCache<P> {
         }
         let value = s.resident.get(s.resident.hash(key), key)?;
         let (stripe, me) = s.stripe();
-        s.record(stripe, key);
+        s.record(stripe, key, me);
         stripe.count_hit(me);
         Some(value)
     }

@@ -10,6 +10,10 @@
 //!   outnumber live ones). Scored keys keep their FIFO entry, so a key that falls back to 0 is at once in its right
 //!   place. This costs 16 bytes per entry instead of a B-tree's ~60. The size policies keep an exact `BTreeMap`.
 //!
+//! The map from key to what the index knows of it holds 16 bytes a key (tie, weight and flags); the scores above 0
+//! live in a second, small map, so the many keys scoring 0 do not carry an 8-byte score (about 10 bytes an entry
+//! with the hash map's slack; docs/BENCHMARKS.md, core).
+//!
 //! The victim is the first valid FIFO entry scoring 0, else the first scored key. Finding it skips at most the
 //! scored keys older than it (a prediction's worth), never the whole cache.
 
@@ -19,13 +23,20 @@ use hashbrown::HashMap;
 
 use crate::EvictionPolicy;
 
-/// What the index knows of one resident key. 24 bytes.
+/// What the index knows of one resident key, as its methods return it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Meta {
     pub(crate) score: f64,
     /// Insertion sequence number, or the tick of the last use under LRU. Unique among resident keys.
     tie: u64,
     /// Weight in the low 62 bits, then `prefetched`, then `used`.
+    packed: u64,
+}
+
+/// What the index stores for every resident key: a [`Meta`] without its score. 16 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    tie: u64,
     packed: u64,
 }
 
@@ -54,7 +65,9 @@ enum ZeroOrder<K> {
 
 pub(crate) struct Index<K> {
     pub(crate) policy: EvictionPolicy,
-    meta: HashMap<K, Meta>,
+    meta: HashMap<K, Entry>,
+    /// The scores of the resident keys scoring more than 0 (a prediction's worth); every other key scores 0.
+    scores: HashMap<K, f64>,
     zero: ZeroOrder<K>,
     scored: BTreeMap<(u64, u64, u64), K>,
     /// Exact even when weights are near `u64::MAX`: a sum of up to 2^64 entries of 2^62 fits in 128 bits.
@@ -68,7 +81,15 @@ impl<K: crate::Key> Index<K> {
             EvictionPolicy::Largest | EvictionPolicy::Smallest => ZeroOrder::Sorted(BTreeMap::new()),
             _ => ZeroOrder::Fifo(VecDeque::new()),
         };
-        Index { policy, meta: HashMap::new(), zero, scored: BTreeMap::new(), total_weight: 0, next_tie: 0 }
+        Index {
+            policy,
+            meta: HashMap::new(),
+            scores: HashMap::new(),
+            zero,
+            scored: BTreeMap::new(),
+            total_weight: 0,
+            next_tie: 0,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -85,8 +106,24 @@ impl<K: crate::Key> Index<K> {
     }
 
     /// Every resident key with what the index knows of it, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &Meta)> {
-        self.meta.iter()
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, Meta)> {
+        self.meta.iter().map(|(k, e)| (k, self.full(k, e)))
+    }
+
+    fn score(&self, key: &K) -> f64 {
+        self.scores.get(key).copied().unwrap_or(0.0)
+    }
+
+    fn full(&self, key: &K, e: &Entry) -> Meta {
+        Meta { score: self.score(key), tie: e.tie, packed: e.packed }
+    }
+
+    /// Stores `meta` for `key`, returning what was there before.
+    fn store(&mut self, key: &K, meta: &Meta) -> Option<Meta> {
+        let old_score =
+            if meta.score > 0.0 { self.scores.insert(key.clone(), meta.score) } else { self.scores.remove(key) };
+        let old = self.meta.insert(key.clone(), Entry { tie: meta.tie, packed: meta.packed })?;
+        Some(Meta { score: old_score.unwrap_or(0.0), tie: old.tie, packed: old.packed })
     }
 
     /// The policy's primary order among equal scores (the tie breaks what remains).
@@ -157,9 +194,9 @@ impl<K: crate::Key> Index<K> {
         let meta = Meta { score, tie, packed };
         self.link(&key, &meta);
         self.total_weight += u128::from(weight);
-        // One hash-map operation: an older entry of the key comes back from `insert` (its FIFO entry is now
-        // stale, since its tie differs, and is skipped like any other).
-        if let Some(old) = self.meta.insert(key.clone(), meta) {
+        // An older entry of the key comes back from `store` (its FIFO entry is now stale, since its tie differs,
+        // and is skipped like any other).
+        if let Some(old) = self.store(&key, &meta) {
             self.unlink(&old);
             self.total_weight -= u128::from(old.weight());
         }
@@ -168,21 +205,34 @@ impl<K: crate::Key> Index<K> {
     }
 
     pub(crate) fn remove(&mut self, key: &K) -> Option<Meta> {
-        let meta = self.meta.remove(key)?;
+        let e = self.meta.remove(key)?;
+        let score = self.scores.remove(key).unwrap_or(0.0);
+        let meta = Meta { score, tie: e.tie, packed: e.packed };
         self.unlink(&meta);
         self.total_weight -= u128::from(meta.weight());
+        // The usual removal is the eviction of the front entry: drop it without asking the map.
+        if let ZeroOrder::Fifo(fifo) = &mut self.zero
+            && fifo.front().is_some_and(|(t, k)| *t == meta.tie && k == key)
+        {
+            fifo.pop_front();
+        }
         self.trim_front();
         Some(meta)
     }
 
     /// Changes a resident key's score; returns false if it is not resident.
     pub(crate) fn rescore(&mut self, key: &K, score: f64) -> bool {
-        let Some(&meta) = self.meta.get(key) else { return false };
+        let Some(e) = self.meta.get(key) else { return false };
+        let meta = self.full(key, e);
         if meta.score.to_bits() != score.to_bits() {
             self.unlink(&meta);
             let meta = Meta { score, ..meta };
             self.link(key, &meta);
-            self.meta.insert(key.clone(), meta);
+            if score > 0.0 {
+                self.scores.insert(key.clone(), score);
+            } else {
+                self.scores.remove(key);
+            }
         }
         true
     }
@@ -190,19 +240,25 @@ impl<K: crate::Key> Index<K> {
     /// Records a request of a resident key: refreshes its recency (LRU) and marks it used.
     /// Returns true when this is the first use of a prefetched value.
     pub(crate) fn touch(&mut self, key: &K) -> bool {
-        let Some(&meta) = self.meta.get(key) else { return false };
-        let first_use = meta.prefetched() && !meta.used();
-        let mut new = Meta { packed: meta.packed | USED, ..meta };
+        let Some(e) = self.meta.get_mut(key) else { return false };
+        let first_use = e.packed & (PREFETCHED | USED) == PREFETCHED;
+        // Written only when it changes: the scheduler touches every request, and a store would take the entry's
+        // cache line from the core that serves the next miss.
+        if e.packed & USED == 0 {
+            e.packed |= USED;
+        }
         if self.policy == EvictionPolicy::LeastRecentlyUsed {
+            let old = *e;
+            let meta = self.full(key, &old);
             self.unlink(&meta);
-            new.tie = self.next_tie;
+            let new = Meta { tie: self.next_tie, ..meta };
             self.next_tie += 1;
             self.link(key, &new);
-            self.meta.insert(key.clone(), new);
+            if let Some(e) = self.meta.get_mut(key) {
+                e.tie = new.tie;
+            }
             self.push_fifo(new.tie, key);
             self.trim_front();
-        } else {
-            self.meta.insert(key.clone(), new);
         }
         first_use
     }
@@ -212,15 +268,12 @@ impl<K: crate::Key> Index<K> {
         let zero: Box<dyn Iterator<Item = &K>> = match &self.zero {
             ZeroOrder::Fifo(fifo) => Box::new(
                 fifo.iter()
-                    .filter(|(t, k)| self.meta.get(k).is_some_and(|m| m.tie == *t && m.score == 0.0))
+                    .filter(|(t, k)| self.meta.get(k).is_some_and(|m| m.tie == *t) && !self.scores.contains_key(k))
                     .map(|(_, k)| k),
             ),
             ZeroOrder::Sorted(map) => Box::new(map.values()),
         };
-        zero.chain(self.scored.values()).map(|k| {
-            let m = &self.meta[k];
-            (k, m.score, m.weight())
-        })
+        zero.chain(self.scored.values()).map(|k| (k, self.score(k), self.meta[k].packed & WEIGHT_MASK))
     }
 }
 
@@ -302,6 +355,40 @@ mod tests {
             ix.remove(&k);
         }
         assert_eq!(ix.total_weight(), 0);
+    }
+
+    #[test]
+    fn only_resident_keys_scoring_above_zero_keep_a_score() {
+        const { assert!(std::mem::size_of::<Entry>() == 16) };
+        let mut ix = Index::new(EvictionPolicy::LeastRecentlyUsed);
+        for k in 0..6 {
+            ix.insert(k, 1, if k < 3 { 0.5 } else { 0.0 }, true, false);
+        }
+        assert_eq!(ix.scores.len(), 3);
+        ix.rescore(&0, 0.0);
+        ix.rescore(&3, 0.25);
+        ix.remove(&1);
+        ix.insert(2, 1, 0.0, false, false);
+        assert!(ix.touch(&4), "first use of a prefetched key");
+        let mut scored: Vec<_> = ix.scores.iter().map(|(k, s)| (*k, *s)).collect();
+        scored.sort_by_key(|(k, _)| *k);
+        assert_eq!(scored, [(3, 0.25)]);
+        assert_eq!(order(&ix), [0, 5, 2, 4, 3], "zero scores in LRU order, then the scored key");
+        let snapshot: Vec<_> = {
+            let mut v: Vec<_> = ix.iter().map(|(k, m)| (*k, m.score, m.prefetched(), m.used())).collect();
+            v.sort_by_key(|(k, ..)| *k);
+            v
+        };
+        assert_eq!(
+            snapshot,
+            [
+                (0, 0.0, true, false),
+                (2, 0.0, false, false),
+                (3, 0.25, true, false),
+                (4, 0.0, true, true),
+                (5, 0.0, true, false)
+            ]
+        );
     }
 
     #[test]

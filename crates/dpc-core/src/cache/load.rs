@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use crossbeam_epoch::Guard;
+
 use super::flight::{Flight, Outcome};
 use super::state::{Control, Error, FlightOf, Key, Shared, Value, closed};
 use crate::error::panic_message;
@@ -65,11 +67,11 @@ impl<P: DataProvider> Shared<P> {
     /// alike: it is served if the key became resident meanwhile (a hit), joins the load in flight (a late hit),
     /// or registers a demand load for the caller to run (a miss). `retried`: the request already waited for a
     /// prefetch that failed, and was counted then.
-    pub(crate) fn claim(&self, c: &mut Control<P>, key: &Key<P>, hash: u64, retried: bool) -> Claim<P> {
+    pub(crate) fn claim(&self, c: &mut Control<P>, key: &Key<P>, hash: u64, retried: bool, guard: &Guard) -> Claim<P> {
         if self.is_closed() {
             return Claim::Done(Err(closed::<P>()));
         }
-        if let Some(value) = self.resident.get(hash, key) {
+        if let Some(value) = self.resident.get_pinned(hash, key, guard) {
             c.counters.hits += 1;
             return Claim::Done(Ok(value));
         }
@@ -94,12 +96,16 @@ impl<P: DataProvider> Shared<P> {
         Claim::Load(flight)
     }
 
-    /// A `get` that missed the lock-free look: joins the flight in progress or loads on this thread.
-    pub(crate) fn get_slow(&self, key: &Key<P>, hash: u64) -> Result<P> {
+    /// A `get` that missed the lock-free look under `pin`: joins the flight in progress or loads on this thread.
+    /// The pin is dropped before anything waits (a thread pinned for long holds back every reclamation).
+    pub(crate) fn get_slow(&self, key: &Key<P>, hash: u64, pin: Guard) -> Result<P> {
         let mut retried = false;
+        let mut pin = Some(pin);
         loop {
-            // The guard lives to the end of this statement: nothing below runs under the lock.
-            let claim = self.claim(&mut self.lock(), key, hash, retried);
+            let guard = pin.take().unwrap_or_else(crossbeam_epoch::pin);
+            // The lock guard lives to the end of this statement: nothing below runs under the lock.
+            let claim = self.claim(&mut self.lock(), key, hash, retried, &guard);
+            drop(guard);
             let flight = match claim {
                 Claim::Done(result) => return result,
                 Claim::Load(flight) => return self.load(key, hash, flight, None),
@@ -116,10 +122,13 @@ impl<P: DataProvider> Shared<P> {
     /// Runs one registered load (demand if `score` is `None`, else prefetch) and settles it.
     pub(crate) fn load(&self, key: &Key<P>, hash: u64, flight: Arc<FlightOf<P>>, score: Option<f64>) -> Result<P> {
         let mut guard = FlightGuard { shared: self, key, flight, armed: true };
-        let start = Instant::now();
+        let start = self.time_this_load().then(Instant::now);
         let outcome = catch_unwind(AssertUnwindSafe(|| self.provider.load(key)));
-        let elapsed = start.elapsed();
-        self.observe_latency(elapsed);
+        let elapsed = start.map(|start| start.elapsed());
+        if let Some(elapsed) = elapsed {
+            self.observe_latency(elapsed);
+        }
+        let elapsed = elapsed.unwrap_or_default();
         let result: Result<P> = match outcome {
             Ok(Ok(value)) => Ok(Arc::new(value)),
             Ok(Err(e)) => Err(CacheError::Provider { key: key.clone(), source: Arc::new(e) }),
@@ -129,6 +138,8 @@ impl<P: DataProvider> Shared<P> {
 
         let flight = &guard.flight;
         let prefetch = score.is_some();
+        // One pin for the admission's insertion and evictions (nested pins are free).
+        let pin = crossbeam_epoch::pin();
         let mut c = self.lock();
         c.unregister(key, flight);
         if prefetch {
@@ -136,7 +147,8 @@ impl<P: DataProvider> Shared<P> {
         }
         match (&result, weight) {
             (Ok(value), Some(weight)) => {
-                let used = flight.used.load(Ordering::Relaxed);
+                // A demand load was requested; a prefetch is used once a request joins it.
+                let used = !prefetch || flight.used.load(Ordering::Relaxed);
                 // An `insert` or `invalidate` since the load started wins over its value; so does `close`.
                 let keep = !flight.is_discarded() && !self.is_closed() && !c.index.contains(key);
                 let admitted = match weight {
@@ -178,13 +190,18 @@ impl<P: DataProvider> Shared<P> {
             (Ok(_), None) => unreachable!("a loaded value is always weighed"),
         }
         drop(c);
+        drop(pin);
         if prefetch {
             // A slot freed up: the queue may hold work that was waiting for room.
             self.work.notify_one();
             self.idle.notify_all();
         }
         guard.armed = false;
-        guard.flight.complete(result.clone());
+        // Unregistered, the flight can gain no new holder; if the guard holds the only reference, nobody waits
+        // for it (the usual miss), so there is nothing to settle: its mutex and a clone of the result are saved.
+        if Arc::strong_count(&guard.flight) > 1 {
+            guard.flight.complete(result.clone());
+        }
         result
     }
 

@@ -33,6 +33,9 @@ pub(crate) const LOG_CAPACITY: usize = 1024;
 const FAILED_MEMORY: usize = 256;
 /// How many explicit prefetch hints are kept until their keys are requested.
 pub(crate) const MAX_HINTS: usize = 4096;
+/// Loads slower than this (by the moving average) are all timed; faster ones are sampled, see
+/// [`Shared::time_this_load`].
+const TIME_EVERY_LOAD_ABOVE_NS: u64 = 20_000;
 /// Weight of the newest sample in the moving averages of load latency and request interval.
 pub(crate) const EWMA_ALPHA: f64 = 0.25;
 
@@ -83,13 +86,15 @@ pub(crate) struct Stripe<K> {
 }
 
 pub(crate) struct StripeCounters {
-    /// The first thread to count a hit here (its id from [`Shared::stripe`]): it alone writes `owner_hits`, with a
-    /// plain load and store, so the usual hit (at most [`STRIPES`] threads) pays no atomic read-modify-write for
-    /// its count. Every other thread on this stripe adds to `hits`.
+    /// The first thread to count a hit or a dropped request here (its id from [`Shared::stripe`]): it alone writes
+    /// `owner_hits` and `owner_dropped`, with a plain load and store, so the usual hit (at most [`STRIPES`]
+    /// threads) pays no atomic read-modify-write for its counts. Every other thread on this stripe adds to `hits`
+    /// and `dropped`.
     owner: AtomicUsize,
     owner_hits: AtomicU64,
     hits: AtomicU64,
-    pub(crate) dropped: AtomicU64,
+    owner_dropped: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl<K> Stripe<K> {
@@ -100,6 +105,7 @@ impl<K> Stripe<K> {
                 owner: AtomicUsize::new(0),
                 owner_hits: AtomicU64::new(0),
                 hits: AtomicU64::new(0),
+                owner_dropped: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
             }),
         }
@@ -109,18 +115,38 @@ impl<K> Stripe<K> {
     #[inline]
     pub(crate) fn count_hit(&self, me: usize) {
         let c = &self.counters;
+        self.count(me, &c.owner_hits, &c.hits);
+    }
+
+    /// Counts a request of `me` that the full log could not take. A flooded log drops most requests (the hit
+    /// benchmarks' case), so this is on the hit path too.
+    #[inline]
+    pub(crate) fn count_dropped(&self, me: usize) {
+        let c = &self.counters;
+        self.count(me, &c.owner_dropped, &c.dropped);
+    }
+
+    /// Adds one to `mine` if `me` owns the stripe (the first thread to count here), with a plain load and store
+    /// since only the owner writes it, else to `shared` with a read-modify-write.
+    #[inline]
+    fn count(&self, me: usize, mine: &AtomicU64, shared: &AtomicU64) {
+        let c = &self.counters;
         let owner = c.owner.load(Ordering::Relaxed);
         if owner == me || (owner == 0 && c.owner.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed).is_ok())
         {
-            // Only the owner writes `owner_hits`, so load-then-store loses nothing.
-            c.owner_hits.store(c.owner_hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            // Only the owner writes `mine`, so load-then-store loses nothing.
+            mine.store(mine.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         } else {
-            c.hits.fetch_add(1, Ordering::Relaxed);
+            shared.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn hits(&self) -> u64 {
         self.counters.owner_hits.load(Ordering::Relaxed) + self.counters.hits.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.counters.owner_dropped.load(Ordering::Relaxed) + self.counters.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -179,15 +205,18 @@ impl<P: DataProvider> Control<P> {
     }
 
     pub(crate) fn forget_failure(&mut self, key: &Key<P>) {
-        if self.failed.remove(key) {
+        if !self.failed.is_empty() && self.failed.remove(key) {
             self.failed_order.retain(|k| k != key);
         }
     }
 
     /// Unregisters the flight of `key` if it is this one (a discarded flight may have been replaced).
     pub(crate) fn unregister(&mut self, key: &Key<P>, flight: &Arc<FlightOf<P>>) {
-        if self.inflight.get(key).is_some_and(|f| Arc::ptr_eq(f, flight)) {
-            self.inflight.remove(key);
+        // One probe in the usual case; a flight registered since (this one was discarded) goes back.
+        if let Some((k, registered)) = self.inflight.remove_entry(key)
+            && !Arc::ptr_eq(&registered, flight)
+        {
+            self.inflight.insert(k, registered);
         }
     }
 }
@@ -217,11 +246,11 @@ impl<P: DataProvider> Shared<P> {
 
     /// Appends a request to the access log and wakes the scheduler if it may be asleep.
     #[inline]
-    pub(crate) fn record(&self, stripe: &Stripe<Key<P>>, key: &Key<P>) {
+    pub(crate) fn record(&self, stripe: &Stripe<Key<P>>, key: &Key<P>, me: usize) {
         // A full log means the scheduler is behind (or pausing on purpose): drop the entry without trying,
         // because a failed `push` costs a SeqCst fence.
         if stripe.log.is_full() || stripe.log.push(key.clone()).is_err() {
-            stripe.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            stripe.count_dropped(me);
         }
         // Lost wake-ups are impossible: `push` publishes the entry with a SeqCst CAS and the load below is
         // SeqCst, while the scheduler stores `pending = false` (SeqCst) and then looks for entries after a SeqCst
@@ -257,6 +286,24 @@ impl<P: DataProvider> Shared<P> {
         }
     }
 
+    /// Whether to time the next load: always while the latency is unknown, slow (the clock is then cheap beside
+    /// it), or events are on (they report it); otherwise one load in 16 per thread, since two clock reads cost
+    /// about a tenth of a miss of an instant provider and the moving average needs no more samples than that.
+    pub(crate) fn time_this_load(&self) -> bool {
+        thread_local! {
+            static COUNT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        let latency = self.latency_ns.load(Ordering::Relaxed);
+        latency == 0
+            || latency > TIME_EVERY_LOAD_ABOVE_NS
+            || self.emits()
+            || COUNT.with(|c| {
+                let n = c.get().wrapping_add(1);
+                c.set(n);
+                n % 16 == 0
+            })
+    }
+
     pub(crate) fn observe_latency(&self, elapsed: Duration) {
         let sample = elapsed.as_nanos().min(u128::from(u64::MAX)) as f64;
         let old = self.latency_ns.load(Ordering::Relaxed);
@@ -267,10 +314,7 @@ impl<P: DataProvider> Shared<P> {
 
     /// The counters, with the per-stripe ones summed in. Takes the control lock (`c`).
     pub(crate) fn stats_locked(&self, c: &Control<P>) -> Stats {
-        let (hits, dropped) = self
-            .stripes
-            .iter()
-            .fold((0, 0), |(h, d), st| (h + st.hits(), d + st.counters.dropped.load(Ordering::Relaxed)));
+        let (hits, dropped) = self.stripes.iter().fold((0, 0), |(h, d), st| (h + st.hits(), d + st.dropped()));
         let mut stats = c.counters.clone();
         stats.hits += hits;
         stats.history_dropped = dropped;

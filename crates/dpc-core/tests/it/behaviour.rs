@@ -368,3 +368,56 @@ fn string_keys_work() {
     cache.quiesce();
     assert_eq!(cache.stats().prefetch_used, 1);
 }
+
+/// Fast loads are timed one in 16 (the clock costs a tenth of an instant miss), so a source that turns slow must
+/// still be noticed within a few loads, and from then on every load is timed.
+#[test]
+fn a_source_that_turns_slow_is_measured_within_a_few_loads() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use dpc_core::{AccessPredictor, DataProvider, PredictContext};
+
+    struct Switching(AtomicBool);
+    impl DataProvider for Switching {
+        type Key = u64;
+        type Value = u64;
+        type Error = std::convert::Infallible;
+        fn load(&self, key: &u64) -> Result<u64, Self::Error> {
+            if self.0.load(Ordering::Relaxed) {
+                // The workload itself: a slow source, not a wait for another thread.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(*key)
+        }
+    }
+    struct Seen(Arc<Mutex<Option<Duration>>>);
+    impl AccessPredictor<u64> for Seen {
+        fn predict(&mut self, ctx: &PredictContext<'_, u64>, _out: &mut Vec<(u64, f64)>) {
+            *self.0.lock().unwrap() = ctx.load_latency;
+        }
+    }
+
+    let seen = Arc::new(Mutex::new(None));
+    let provider = Arc::new(Switching(AtomicBool::new(false)));
+    let cache = PrefetchCache::builder(Arc::clone(&provider))
+        .predictor(Seen(Arc::clone(&seen)))
+        .max_entries(64)
+        .build()
+        .unwrap();
+    for k in 0..1000 {
+        cache.get(&k).unwrap();
+    }
+    cache.quiesce();
+    let fast = seen.lock().unwrap().expect("the latency is measured from the first load");
+    assert!(fast < Duration::from_millis(1), "{fast:?}");
+    provider.0.store(true, Ordering::Relaxed);
+    for k in 1000..1020 {
+        cache.get(&k).unwrap();
+    }
+    cache.quiesce();
+    let slow = seen.lock().unwrap().expect("measured");
+    assert!(slow >= Duration::from_micros(200), "20 slow loads left the estimate at {slow:?}");
+    cache.close();
+}
