@@ -50,6 +50,7 @@ mod builder;
 mod flight;
 mod index;
 mod load;
+mod reclaim;
 mod resident;
 mod schedule;
 mod state;
@@ -155,13 +156,11 @@ impl<P: DataProvider> PrefetchCache<P> {
         let (stripe, me) = s.stripe();
         s.record(stripe, key, me);
         let hash = s.resident.hash(key);
-        // A miss keeps this pin for its second look under the control lock.
-        let guard = crossbeam_epoch::pin();
-        if let Some(value) = s.resident.get_pinned(hash, key, &guard) {
+        if let Some(value) = s.resident.get(hash, key) {
             stripe.count_hit(me);
             return Ok(value);
         }
-        s.get_slow(key, hash, guard)
+        s.get_slow(key, hash)
     }
 
     /// [`get`](Self::get) for async callers, on any executor: it never blocks the executor's thread. A hit is
@@ -209,8 +208,7 @@ impl<P: DataProvider> PrefetchCache<P> {
         }
         let mut retried = false;
         loop {
-            // The pin (not `Send`) ends with this statement, before any await.
-            let claim = s.claim(&mut s.lock(), key, hash, retried, &crossbeam_epoch::pin());
+            let claim = s.claim(&mut s.lock(), key, hash, retried);
             let flight = match claim {
                 Claim::Done(result) => return result,
                 Claim::Join(flight) => flight,
@@ -358,7 +356,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             flight.discard();
         }
         if c.index.remove(&key).is_some() {
-            s.resident.remove(hash, &key);
+            s.resident.remove(hash, &key, &mut c.garbage);
         }
         let score = c.predicted.get(&key).copied().unwrap_or(0.0);
         let admitted = s.admit(&mut c, &key, hash, &value, Admission { weight, score, prefetch: false, used: false });
@@ -402,7 +400,7 @@ impl<P: DataProvider> PrefetchCache<P> {
         }
         let policy = c.index.policy;
         c.index = Index::new(policy);
-        s.resident.clear();
+        s.resident.clear(&mut c.garbage);
         c.counters.prefetch_wasted += wasted;
         c.counters.invalidated += dropped.len() as u64;
         if s.emits() {
@@ -575,7 +573,7 @@ impl<P: DataProvider> PrefetchCache<P> {
             c.predicted.clear();
             c.applied.clear();
             c.hints.clear();
-            s.resident.clear();
+            s.resident.clear(&mut c.garbage);
         }
         // The event thread goes last: the others may emit until they are done.
         if let Some(handle) = events {

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_epoch::Guard;
-
 use super::flight::{Flight, Outcome};
 use super::state::{Control, Error, FlightOf, Key, Shared, Value, closed};
 use crate::error::panic_message;
@@ -67,11 +65,11 @@ impl<P: DataProvider> Shared<P> {
     /// alike: it is served if the key became resident meanwhile (a hit), joins the load in flight (a late hit),
     /// or registers a demand load for the caller to run (a miss). `retried`: the request already waited for a
     /// prefetch that failed, and was counted then.
-    pub(crate) fn claim(&self, c: &mut Control<P>, key: &Key<P>, hash: u64, retried: bool, guard: &Guard) -> Claim<P> {
+    pub(crate) fn claim(&self, c: &mut Control<P>, key: &Key<P>, hash: u64, retried: bool) -> Claim<P> {
         if self.is_closed() {
             return Claim::Done(Err(closed::<P>()));
         }
-        if let Some(value) = self.resident.get_pinned(hash, key, guard) {
+        if let Some(value) = self.resident.get_locked(hash, key, &c.garbage) {
             c.counters.hits += 1;
             return Claim::Done(Ok(value));
         }
@@ -96,16 +94,12 @@ impl<P: DataProvider> Shared<P> {
         Claim::Load(flight)
     }
 
-    /// A `get` that missed the lock-free look under `pin`: joins the flight in progress or loads on this thread.
-    /// The pin is dropped before anything waits (a thread pinned for long holds back every reclamation).
-    pub(crate) fn get_slow(&self, key: &Key<P>, hash: u64, pin: Guard) -> Result<P> {
+    /// A `get` that missed the lock-free look: joins the flight in progress or loads on this thread.
+    pub(crate) fn get_slow(&self, key: &Key<P>, hash: u64) -> Result<P> {
         let mut retried = false;
-        let mut pin = Some(pin);
         loop {
-            let guard = pin.take().unwrap_or_else(crossbeam_epoch::pin);
-            // The lock guard lives to the end of this statement: nothing below runs under the lock.
-            let claim = self.claim(&mut self.lock(), key, hash, retried, &guard);
-            drop(guard);
+            // The guard lives to the end of this statement: nothing below runs under the lock.
+            let claim = self.claim(&mut self.lock(), key, hash, retried);
             let flight = match claim {
                 Claim::Done(result) => return result,
                 Claim::Load(flight) => return self.load(key, hash, flight, None),
@@ -138,8 +132,6 @@ impl<P: DataProvider> Shared<P> {
 
         let flight = &guard.flight;
         let prefetch = score.is_some();
-        // One pin for the admission's insertion and evictions (nested pins are free).
-        let pin = crossbeam_epoch::pin();
         let mut c = self.lock();
         c.unregister(key, flight);
         if prefetch {
@@ -190,7 +182,6 @@ impl<P: DataProvider> Shared<P> {
             (Ok(_), None) => unreachable!("a loaded value is always weighed"),
         }
         drop(c);
-        drop(pin);
         if prefetch {
             // A slot freed up: the queue may hold work that was waiting for room.
             self.work.notify_one();
@@ -249,13 +240,13 @@ impl<P: DataProvider> Shared<P> {
             }
         }
         c.index.insert(key.clone(), a.weight, a.score, a.prefetch, a.used);
-        self.resident.insert(hash, key, value);
+        self.resident.insert(hash, key, value, &mut c.garbage);
         true
     }
 
     pub(crate) fn evict(&self, c: &mut Control<P>, key: &Key<P>) {
         let Some(meta) = c.index.remove(key) else { return };
-        self.resident.remove(self.resident.hash(key), key);
+        self.resident.remove(self.resident.hash(key), key, &mut c.garbage);
         c.counters.evictions += 1;
         let unused = meta.prefetched() && !meta.used();
         if unused {
@@ -274,7 +265,7 @@ impl<P: DataProvider> Shared<P> {
             dropped = true;
         }
         if let Some(meta) = c.index.remove(key) {
-            self.resident.remove(self.resident.hash(key), key);
+            self.resident.remove(self.resident.hash(key), key, &mut c.garbage);
             if meta.prefetched() && !meta.used() {
                 c.counters.prefetch_wasted += 1;
             }

@@ -14,6 +14,7 @@ use hashbrown::{HashMap, HashSet};
 
 use super::flight::Flight;
 use super::index::Index;
+use super::reclaim::Garbage;
 use super::resident::ResidentMap;
 use crate::error::panic_message;
 use crate::{CacheError, DataProvider, Event, EvictionPolicy, Stats};
@@ -173,6 +174,8 @@ pub(crate) struct Control<P: DataProvider> {
     pub(crate) counters: Stats,
     /// True while the scheduler holds a batch it has drained but not applied yet.
     pub(crate) scheduling: bool,
+    /// What the resident table's writer (the lock's holder) retired and has not freed yet.
+    pub(crate) garbage: Garbage,
 }
 
 impl<P: DataProvider> Control<P> {
@@ -190,6 +193,7 @@ impl<P: DataProvider> Control<P> {
             failed_order: VecDeque::new(),
             counters: Stats::default(),
             scheduling: false,
+            garbage: Garbage::default(),
         }
     }
 
