@@ -18,9 +18,9 @@
 //! - An optional event thread delivers [`Event`]s to the callback, in the order they were produced.
 //!
 //! # Locks
-//! - The resident map: one open-addressing table of node pointers with epoch-based reclamation
-//!   (`crossbeam-epoch`). A hit pins the epoch and probes without writing shared memory; writers change slots in
-//!   place under `control` and retire the old nodes to the collector.
+//! - The resident map: one open-addressing table of node pointers. A hit pins its thread (plain stores to its own
+//!   slot, `cache/reclaim.rs`) and probes without writing shared memory; writers change slots in place under
+//!   `control` and retire the old nodes, which are freed once no pinned reader can hold them.
 //! - `control`: one `Mutex` over everything else (eviction index, in-flight loads, the queue, the prediction,
 //!   counters). It is taken once per miss, per load completion, per scheduler batch and per management call
 //!   (`insert`, `invalidate`, `prefetch`, `snapshot`, `stats`), never on a hit.
@@ -468,6 +468,7 @@ impl<P: DataProvider> PrefetchCache<P> {
 
     /// Blocks until the cache has caught up: every request so far has been seen by the predictor, and every
     /// prefetch it asked for has finished or been dropped. Demand loads of other threads are not waited for.
+    /// Values evicted or invalidated so far are dropped, unless a thread is reading the cache at that moment.
     ///
     /// Useful in tests and replays that need a deterministic state; a provider that never returns makes it
     /// wait forever. Returns at once after [`close`](Self::close).
@@ -478,6 +479,8 @@ impl<P: DataProvider> PrefetchCache<P> {
             let logged = s.stripes.iter().any(|st| !st.log.is_empty());
             let busy = c.scheduling || logged || !c.queue.is_empty() || c.prefetching > 0;
             if !busy || s.is_closed() {
+                // Caught up: the values evicted so far are freed too, unless a reader may still hold one.
+                c.garbage.collect();
                 return;
             }
             // Every change of these conditions notifies `idle`; the timeout is only a backstop.

@@ -7,7 +7,7 @@
 //! read-modify-writes a hit paid, beside the value's reference count going up and (in the caller) down.
 //!
 //! The writer (always under the cache's control lock, holding `&mut` [`Garbage`]) unlinks a node and *retires*
-//! it. Every [`BATCH`] retirements it seals the open batch: one `membarrier(PRIVATE_EXPEDITED)`, which runs a full
+//! it. Every [`BATCH`] retirements (and every few milliseconds, from the scheduler) it seals the open batch: one `membarrier(PRIVATE_EXPEDITED)`, which runs a full
 //! fence on every thread of the process, then it notes each slot whose sequence is odd. After the barrier a
 //! reader either is visible as pinned (its odd sequence was stored before the barrier), or it pins after the
 //! barrier and so sees the unlinking stores made before it: it can hold no node of the batch. So the batch may be

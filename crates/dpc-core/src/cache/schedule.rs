@@ -31,6 +31,8 @@ const IDLE_INTERVALS: f64 = 4.0;
 const MIN_IDLE: Duration = Duration::from_millis(1);
 /// How long the scheduler lets a flooded access log fill before draining it again.
 const FLOOD_PAUSE: Duration = Duration::from_millis(1);
+/// How often the scheduler seals and frees the values evicted meanwhile (see `reclaim.rs`).
+const COLLECT_EVERY: Duration = Duration::from_millis(5);
 /// The most scores kept from one prediction.
 const MAX_PREDICTED: usize = 4096;
 
@@ -43,6 +45,7 @@ impl<P: DataProvider> Shared<P> {
         let mut interval: Option<f64> = None;
         let mut last_seen: Option<Instant> = None;
         let mut flooded = false;
+        let mut last_collect = Instant::now();
         // While polling, `pending` stays set and the scheduler wakes itself.
         let mut polling = false;
         loop {
@@ -84,6 +87,8 @@ impl<P: DataProvider> Shared<P> {
                     // Stop polling: the next round clears `pending` and looks once more before parking.
                     None if polling => polling = false,
                     None => {
+                        // Nothing dead outlives the last request by more than a park.
+                        self.lock().garbage.collect();
                         self.set_state(SchedulerState::Parked);
                         thread::park();
                         self.woke();
@@ -146,6 +151,13 @@ impl<P: DataProvider> Shared<P> {
             c.ranked.clear();
             c.ranked.append(&mut scores);
             self.apply_prediction(&mut c);
+            // Evicted values are freed within a few milliseconds, not only every `reclaim::BATCH` evictions: a
+            // cache of large values bounded by weight must not hold a hundred dead ones. (Each seal is a barrier,
+            // so not after every batch.)
+            if last_collect.elapsed() >= COLLECT_EVERY {
+                c.garbage.collect();
+                last_collect = Instant::now();
+            }
             c.scheduling = false;
             drop(c);
             self.idle.notify_all();
