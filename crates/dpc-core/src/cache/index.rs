@@ -70,6 +70,8 @@ pub(crate) struct Index<K> {
     scores: HashMap<K, f64>,
     zero: ZeroOrder<K>,
     scored: BTreeMap<(u64, u64, u64), K>,
+    /// How many FIFO entries are stale (their key gone or re-queued); 0 lets the front be trusted unasked.
+    stale: usize,
     /// Exact even when weights are near `u64::MAX`: a sum of up to 2^64 entries of 2^62 fits in 128 bits.
     total_weight: u128,
     next_tie: u64,
@@ -85,6 +87,7 @@ impl<K: crate::Key> Index<K> {
             policy,
             meta: HashMap::new(),
             scores: HashMap::new(),
+            stale: 0,
             zero,
             scored: BTreeMap::new(),
             total_weight: 0,
@@ -170,19 +173,31 @@ impl<K: crate::Key> Index<K> {
             if fifo.len() > 2 * self.meta.len() + 64 {
                 let meta = &self.meta;
                 fifo.retain(|(t, k)| meta.get(k).is_some_and(|m| m.tie == *t));
+                self.stale = 0;
             }
         }
     }
 
+    /// Drops stale entries from the FIFO's front. With none anywhere (the usual case under `Oldest`: keys leave
+    /// from the front), it asks the map nothing.
     fn trim_front(&mut self) {
         if let ZeroOrder::Fifo(fifo) = &mut self.zero {
-            while let Some((t, k)) = fifo.front() {
+            while self.stale > 0
+                && let Some((t, k)) = fifo.front()
+            {
                 if self.meta.get(k).is_some_and(|m| m.tie == *t) {
                     break;
                 }
                 fifo.pop_front();
+                self.stale -= 1;
             }
         }
+    }
+
+    /// Whether the FIFO entry `(tie, key)` is its key's current one and scores 0.
+    fn zero_and_current(&self, tie: u64, key: &K) -> bool {
+        (self.stale == 0 || self.meta.get(key).is_some_and(|m| m.tie == tie))
+            && (self.scores.is_empty() || !self.scores.contains_key(key))
     }
 
     /// Makes `key` resident (replacing an older entry of it). Weights above 2^62 count as 2^62 - 1.
@@ -199,6 +214,7 @@ impl<K: crate::Key> Index<K> {
         if let Some(old) = self.store(&key, &meta) {
             self.unlink(&old);
             self.total_weight -= u128::from(old.weight());
+            self.stale += 1;
         }
         // After the map knows the key: a compaction inside keeps only entries the map confirms.
         self.push_fifo(tie, &key);
@@ -211,10 +227,12 @@ impl<K: crate::Key> Index<K> {
         self.unlink(&meta);
         self.total_weight -= u128::from(meta.weight());
         // The usual removal is the eviction of the front entry: drop it without asking the map.
-        if let ZeroOrder::Fifo(fifo) = &mut self.zero
-            && fifo.front().is_some_and(|(t, k)| *t == meta.tie && k == key)
-        {
-            fifo.pop_front();
+        if let ZeroOrder::Fifo(fifo) = &mut self.zero {
+            if fifo.front().is_some_and(|(t, k)| *t == meta.tie && k == key) {
+                fifo.pop_front();
+            } else {
+                self.stale += 1;
+            }
         }
         self.trim_front();
         Some(meta)
@@ -257,6 +275,7 @@ impl<K: crate::Key> Index<K> {
             if let Some(e) = self.meta.get_mut(key) {
                 e.tie = new.tie;
             }
+            self.stale += 1;
             self.push_fifo(new.tie, key);
             self.trim_front();
         }
@@ -266,11 +285,9 @@ impl<K: crate::Key> Index<K> {
     /// Resident entries from the likeliest victim on: `(key, score, weight)`.
     pub(crate) fn victims(&self) -> impl Iterator<Item = (&K, f64, u64)> {
         let zero: Box<dyn Iterator<Item = &K>> = match &self.zero {
-            ZeroOrder::Fifo(fifo) => Box::new(
-                fifo.iter()
-                    .filter(|(t, k)| self.meta.get(k).is_some_and(|m| m.tie == *t) && !self.scores.contains_key(k))
-                    .map(|(_, k)| k),
-            ),
+            ZeroOrder::Fifo(fifo) => {
+                Box::new(fifo.iter().filter(|(t, k)| self.zero_and_current(*t, k)).map(|(_, k)| k))
+            }
             ZeroOrder::Sorted(map) => Box::new(map.values()),
         };
         zero.chain(self.scored.values()).map(|k| (k, self.score(k), self.meta[k].packed & WEIGHT_MASK))
@@ -389,6 +406,37 @@ mod tests {
                 (5, 0.0, true, false)
             ]
         );
+    }
+
+    #[test]
+    fn victims_are_always_exactly_the_resident_keys() {
+        // Random inserts, re-inserts, removals, touches and rescores: the FIFO's stale-entry count decides when
+        // its front is trusted without a lookup, so a count that fell short would name a key no longer resident.
+        for policy in [EvictionPolicy::Oldest, EvictionPolicy::LeastRecentlyUsed] {
+            let mut ix = Index::new(policy);
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            for step in 0..5_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let key = x % 64;
+                match (x >> 8) % 5 {
+                    0 | 1 => ix.insert(key, 1, 0.0, false, false),
+                    2 => {
+                        ix.remove(&key);
+                    }
+                    3 => {
+                        ix.touch(&key);
+                    }
+                    _ => {
+                        ix.rescore(&key, if (x >> 16) % 3 == 0 { 0.5 } else { 0.0 });
+                    }
+                }
+                let victims: Vec<u64> = ix.victims().map(|(k, _, _)| *k).collect();
+                assert_eq!(victims.len(), ix.len(), "{policy:?}, step {step}");
+                assert!(victims.iter().all(|k| ix.contains(k)), "{policy:?}, step {step}: a victim is not resident");
+            }
+        }
     }
 
     #[test]
