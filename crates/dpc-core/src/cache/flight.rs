@@ -43,6 +43,23 @@ impl<K: Clone, V, E> Flight<K, V, E> {
         })
     }
 
+    /// A settled flight nobody else holds, made new for another load: a miss then allocates no flight.
+    pub(crate) fn reuse(mut this: Arc<Self>, kind: LoadKind) -> Arc<Self> {
+        match Arc::get_mut(&mut this) {
+            Some(f) => {
+                f.kind = kind;
+                *f.used.get_mut() = false;
+                *f.discarded.get_mut() = false;
+                let state = f.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+                state.result = None;
+                state.wakers.clear();
+                state.sleepers = 0;
+                this
+            }
+            None => Flight::new(kind),
+        }
+    }
+
     pub(crate) fn is_prefetch(&self) -> bool {
         self.kind == LoadKind::Prefetch
     }
@@ -96,5 +113,33 @@ impl<K: Clone, V, E> Flight<K, V, E> {
             state.wakers.push(waker.clone());
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type F = Flight<u64, u64, std::convert::Infallible>;
+
+    #[test]
+    fn a_reused_flight_is_as_new_and_a_shared_one_is_not_reused() {
+        let f = F::new(LoadKind::Prefetch);
+        f.used.store(true, Ordering::Relaxed);
+        f.discard();
+        f.complete(Ok(Arc::new(7)));
+        let ptr = Arc::as_ptr(&f);
+        let f = Flight::reuse(f, LoadKind::Demand);
+        assert_eq!(Arc::as_ptr(&f), ptr, "the only reference: the same allocation");
+        assert_eq!(f.kind, LoadKind::Demand);
+        assert!(!f.used.load(Ordering::Relaxed) && !f.is_discarded());
+        // Unsettled again: a completion is delivered to the next waiter.
+        f.complete(Ok(Arc::new(8)));
+        assert_eq!(*f.wait().unwrap(), 8);
+
+        let held = Arc::clone(&f);
+        let fresh = Flight::reuse(f, LoadKind::Prefetch);
+        assert!(!Arc::ptr_eq(&fresh, &held), "a flight someone holds is never reused");
+        assert_eq!(*held.wait().unwrap(), 8, "and the holder's flight is untouched");
     }
 }

@@ -17,17 +17,20 @@ type Result<P> = Outcome<Key<P>, Value<P>, Error<P>>;
 struct FlightGuard<'a, P: DataProvider> {
     shared: &'a Shared<P>,
     key: &'a Key<P>,
-    flight: Arc<FlightOf<P>>,
+    /// Taken (and the guard disarmed) when the settled flight is recycled.
+    flight: Option<Arc<FlightOf<P>>>,
     armed: bool,
 }
 
 impl<P: DataProvider> Drop for FlightGuard<'_, P> {
     fn drop(&mut self) {
-        if self.armed {
+        if self.armed
+            && let Some(flight) = &self.flight
+        {
             let mut c = self.shared.lock();
-            c.unregister(self.key, &self.flight);
+            c.unregister(self.key, flight);
             drop(c);
-            self.flight.complete(Err(CacheError::Panicked {
+            flight.complete(Err(CacheError::Panicked {
                 key: self.key.clone(),
                 message: "the load was abandoned".into(),
             }));
@@ -86,7 +89,7 @@ impl<P: DataProvider> Shared<P> {
             c.counters.misses += 1;
         }
         c.counters.loads += 1;
-        let flight = Flight::new(LoadKind::Demand);
+        let flight = c.new_flight(LoadKind::Demand);
         c.inflight.insert(key.clone(), Arc::clone(&flight));
         if self.emits() {
             self.emit(Event::LoadStart { key: key.clone() });
@@ -115,7 +118,7 @@ impl<P: DataProvider> Shared<P> {
 
     /// Runs one registered load (demand if `score` is `None`, else prefetch) and settles it.
     pub(crate) fn load(&self, key: &Key<P>, hash: u64, flight: Arc<FlightOf<P>>, score: Option<f64>) -> Result<P> {
-        let mut guard = FlightGuard { shared: self, key, flight, armed: true };
+        let mut guard = FlightGuard { shared: self, key, flight: Some(flight), armed: true };
         let start = self.time_this_load().then(Instant::now);
         let outcome = catch_unwind(AssertUnwindSafe(|| self.provider.load(key)));
         let elapsed = start.map(|start| start.elapsed());
@@ -130,7 +133,7 @@ impl<P: DataProvider> Shared<P> {
         };
         let weight = result.as_ref().ok().map(|v| self.weigh(key, v));
 
-        let flight = &guard.flight;
+        let flight = guard.flight.as_ref().expect("armed");
         let prefetch = score.is_some();
         let mut c = self.lock();
         c.unregister(key, flight);
@@ -145,7 +148,8 @@ impl<P: DataProvider> Shared<P> {
                 let keep = !flight.is_discarded() && !self.is_closed() && !c.index.contains(key);
                 let admitted = match weight {
                     Ok(w) if keep => {
-                        let score = c.predicted.get(key).copied().unwrap_or(0.0);
+                        let score =
+                            if c.predicted.is_empty() { 0.0 } else { c.predicted.get(key).copied().unwrap_or(0.0) };
                         self.admit(&mut c, key, hash, value, Admission { weight: w, score, prefetch, used })
                     }
                     Ok(_) => false,
@@ -181,6 +185,15 @@ impl<P: DataProvider> Shared<P> {
             }
             (Ok(_), None) => unreachable!("a loaded value is always weighed"),
         }
+        // Unregistered, the flight can gain no new holder; if the guard holds the only reference, nobody waits
+        // for it (the usual miss): there is nothing to settle, and the flight serves the next load.
+        let lone = Arc::strong_count(flight) == 1;
+        if lone {
+            guard.armed = false;
+            if let Some(flight) = guard.flight.take() {
+                c.recycle(flight);
+            }
+        }
         drop(c);
         if prefetch {
             // A slot freed up: the queue may hold work that was waiting for room.
@@ -188,10 +201,8 @@ impl<P: DataProvider> Shared<P> {
             self.idle.notify_all();
         }
         guard.armed = false;
-        // Unregistered, the flight can gain no new holder; if the guard holds the only reference, nobody waits
-        // for it (the usual miss), so there is nothing to settle: its mutex and a clone of the result are saved.
-        if Arc::strong_count(&guard.flight) > 1 {
-            guard.flight.complete(result.clone());
+        if let Some(flight) = &guard.flight {
+            flight.complete(result.clone());
         }
         result
     }
@@ -313,7 +324,7 @@ impl<P: DataProvider> Shared<P> {
                 self.idle.notify_all();
                 continue;
             }
-            let flight = Flight::new(LoadKind::Prefetch);
+            let flight = c.new_flight(LoadKind::Prefetch);
             c.inflight.insert(key.clone(), Arc::clone(&flight));
             c.prefetching += 1;
             c.counters.prefetch_issued += 1;

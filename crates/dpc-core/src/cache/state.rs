@@ -17,7 +17,7 @@ use super::index::Index;
 use super::reclaim::Garbage;
 use super::resident::ResidentMap;
 use crate::error::panic_message;
-use crate::{CacheError, DataProvider, Event, EvictionPolicy, Stats};
+use crate::{CacheError, DataProvider, Event, EvictionPolicy, LoadKind, Stats};
 
 pub(crate) type Key<P> = <P as DataProvider>::Key;
 pub(crate) type Value<P> = <P as DataProvider>::Value;
@@ -30,6 +30,8 @@ pub(crate) type Callback<K> = dyn Fn(&Event<K>) + Send + Sync;
 pub(crate) const STRIPES: usize = 8;
 /// Per-stripe access-log capacity; beyond it requests are counted as `history_dropped`.
 pub(crate) const LOG_CAPACITY: usize = 1024;
+/// How many settled flights are kept for reuse.
+const SPARE_FLIGHTS: usize = 8;
 /// How many failed prefetch keys are remembered (and not prefetched again until a demand load succeeds).
 const FAILED_MEMORY: usize = 256;
 /// How many explicit prefetch hints are kept until their keys are requested.
@@ -176,6 +178,8 @@ pub(crate) struct Control<P: DataProvider> {
     pub(crate) scheduling: bool,
     /// What the resident table's writer (the lock's holder) retired and has not freed yet.
     pub(crate) garbage: Garbage,
+    /// Settled flights that nobody holds, for the next loads (see [`Control::new_flight`]).
+    spare_flights: Vec<Arc<FlightOf<P>>>,
 }
 
 impl<P: DataProvider> Control<P> {
@@ -194,6 +198,23 @@ impl<P: DataProvider> Control<P> {
             counters: Stats::default(),
             scheduling: false,
             garbage: Garbage::default(),
+            spare_flights: Vec::new(),
+        }
+    }
+
+    /// A fresh flight of `kind`, reusing a spare one if there is.
+    pub(crate) fn new_flight(&mut self, kind: LoadKind) -> Arc<FlightOf<P>> {
+        match self.spare_flights.pop() {
+            Some(spare) => Flight::reuse(spare, kind),
+            None => Flight::new(kind),
+        }
+    }
+
+    /// Keeps a flight that was unregistered and that no other thread holds (the loader checked, under this
+    /// lock, that its reference is the only one), for [`new_flight`](Self::new_flight).
+    pub(crate) fn recycle(&mut self, flight: Arc<FlightOf<P>>) {
+        if self.spare_flights.len() < SPARE_FLIGHTS {
+            self.spare_flights.push(flight);
         }
     }
 
