@@ -36,7 +36,9 @@ pub struct Stats {
     /// [`invalidate_all`](crate::PrefetchCache::invalidate_all): resident ones, and loads in flight whose value
     /// was then not kept.
     pub invalidated: u64,
-    /// Requests not recorded in the history because the access log was full (the scheduler fell behind).
+    /// Requests not recorded in the history because the access log was full (the scheduler fell behind), or
+    /// drained but skipped while requests came faster than the scheduler's flood threshold (then the predictor
+    /// sees each thread's latest 64 requests of every millisecond).
     pub history_dropped: u64,
     /// Times the scheduler thread woke up (to handle requests, or from a nap while polling): what it costs in
     /// CPU is about this many wake-ups of a few microseconds each, plus the predictor's work.

@@ -179,6 +179,7 @@ impl<P: DataProvider> PrefetchCacheBuilder<P> {
             scheduler: OnceLock::new(),
             scheduler_state: AtomicU8::new(0),
             scheduler_wakeups: AtomicU64::new(0),
+            flood_skipped: AtomicU64::new(0),
             control: Mutex::new(Control::new(self.policy)),
             work: Condvar::new(),
             idle: Condvar::new(),

@@ -66,6 +66,8 @@ pub(crate) struct Shared<P: DataProvider> {
     /// A [`SchedulerState`](crate::SchedulerState) as a `u8`, and how often the scheduler woke up.
     pub(crate) scheduler_state: AtomicU8,
     pub(crate) scheduler_wakeups: AtomicU64,
+    /// Requests a flooded scheduler drained but did not hand to the predictor. Written by the scheduler only.
+    pub(crate) flood_skipped: AtomicU64,
     pub(crate) control: Mutex<Control<P>>,
     /// Workers wait here for queued prefetches.
     pub(crate) work: Condvar,
@@ -342,7 +344,7 @@ impl<P: DataProvider> Shared<P> {
         let (hits, dropped) = self.stripes.iter().fold((0, 0), |(h, d), st| (h + st.hits(), d + st.dropped()));
         let mut stats = c.counters.clone();
         stats.hits += hits;
-        stats.history_dropped = dropped;
+        stats.history_dropped = dropped + self.flood_skipped.load(Ordering::Relaxed);
         stats.resident_entries = c.index.len() as u64;
         stats.resident_weight = u64::try_from(c.index.total_weight()).unwrap_or(u64::MAX);
         stats.in_flight = c.inflight.len() as u64;
