@@ -99,6 +99,20 @@ pub fn seeks(keys: &[u64], far: u64, recent: usize) -> Vec<bool> {
         .collect()
 }
 
+/// Marks the requests that no predictor learning from the trace itself could foresee: those whose transition
+/// from the request before (the pair of keys) has not occurred earlier in the trace. The first request is not
+/// marked (nothing is known before it anyway).
+///
+/// A learner knows only the transitions it has seen: the first time a user follows a link, or jumps to a random
+/// page, nothing it has observed points there. With these marks [`oracle_blind`] is the ceiling of any online
+/// predictor that learns successors (`markov`, `session`, `auto` on string keys): it still knows which of the
+/// learned successors comes next and evicts clairvoyantly, so the bound is generous, never too low.
+pub fn novel_transitions<K: Hash + Eq>(keys: &[K]) -> Vec<bool> {
+    let ids = dense_ids(keys);
+    let mut seen = std::collections::HashSet::new();
+    (0..ids.len()).map(|i| i > 0 && seen.insert((ids[i - 1], ids[i]))).collect()
+}
+
 /// Maps keys to dense ids `0..distinct`.
 fn dense_ids<K: Hash + Eq>(keys: &[K]) -> Vec<usize> {
     let mut map: HashMap<&K, usize> = HashMap::new();

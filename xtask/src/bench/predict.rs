@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpc_core::{AccessPredictor, PredictContext};
-use dpc_gen::oracle::{OracleReport, Setup, SimOptions, oracle, oracle_blind, seeks, simulate};
+use dpc_gen::oracle::{OracleReport, Setup, SimOptions, novel_transitions, oracle, oracle_blind, seeks, simulate};
 use dpc_gen::replay::{ReplayReport, replay};
 use dpc_gen::trace::{Family, Trace};
 use dpc_predictors::{DynamicDataPredictor, Ensemble, OffsetKey, by_name};
@@ -164,13 +164,14 @@ fn family_score(family: Family, none: f64, stall: f64, best: f64) -> f64 {
     if family == Family::Random { stall / none } else { (none - stall) / (none - best) }
 }
 
-/// Model headroom of `auto` on `keys` (and the seek-blind ceiling on frame keys).
-fn model_score<K: OffsetKey>(family: Family, keys: &[K], setup: &Setup, ceiling: Option<&[u64]>) -> (f64, f64) {
+/// Model headroom of `auto` on `keys`, and with `marks` (the requests no online predictor can foresee) the
+/// blind oracle's headroom: the ceiling of any online predictor there.
+fn model_score<K: OffsetKey>(family: Family, keys: &[K], setup: &Setup, marks: Option<&[bool]>) -> (f64, f64) {
     let none = simulate(keys, &mut dpc_core::NoPrefetch, setup, &SimOptions::default()).stall_ms;
     let best = oracle(keys, setup).stall_ms;
     let auto = simulate(keys, &mut Ensemble::<K>::auto(), setup, &SimOptions::default()).stall_ms;
-    let ceiling = ceiling.filter(|_| family != Family::Random).map_or(f64::NAN, |frames| {
-        let blind = oracle_blind(frames, &seeks(frames, SEEK_FAR, 30), setup).stall_ms;
+    let ceiling = marks.filter(|_| family != Family::Random).map_or(f64::NAN, |marks| {
+        let blind = oracle_blind(keys, marks, setup).stall_ms;
         family_score(family, none, blind, best)
     });
     (family_score(family, none, auto, best), ceiling)
@@ -201,8 +202,9 @@ fn families(suite: &mut Suite) -> TaskResult {
             let mut ceilings = Vec::new();
             for seed in 0..seeds {
                 let (h, c) = match family.generate(len * scale, seed) {
-                    Trace::Frames(k) => model_score(family, &k, &setup, Some(&k)),
-                    Trace::Strings(k) => model_score(family, &k, &setup, None),
+                    // Frames: the seeks (random frames); pages: the transitions not seen before in the trace.
+                    Trace::Frames(k) => model_score(family, &k, &setup, Some(&seeks(&k, SEEK_FAR, 30))),
+                    Trace::Strings(k) => model_score(family, &k, &setup, Some(&novel_transitions(&k))),
                 };
                 model.push(h);
                 ceilings.push(c);
@@ -250,7 +252,7 @@ fn families(suite: &mut Suite) -> TaskResult {
     );
     let _ = writeln!(
         md,
-        "\"model\" = the virtual-time model over every seed (worst and median); \"ceiling\" = the seek-blind oracle's headroom on the worst seed (no online predictor can do better); \"real\" = {runs} real-time replays of the worst seed's first {rt_len} requests ({} for markov): the range of the runs, beside the model on the same requests. Random: stall / stall of no prefetching.\n",
+        "\"model\" = the virtual-time model over every seed (worst and median); \"ceiling\" = the blind oracle's headroom on the worst seed, blind to seeks (frames) or to transitions not seen before (markov): no online predictor can do better; \"real\" = {runs} real-time replays of the worst seed's first {rt_len} requests ({} for markov): the range of the runs, beside the model on the same requests. Random: stall / stall of no prefetching.\n",
         rt_len * 3
     );
     let _ = writeln!(

@@ -108,3 +108,21 @@ fn the_blind_oracle_pays_each_seek_once() {
     // Marking nothing is the plain oracle.
     assert_eq!(oracle_blind(&keys, &vec![false; keys.len()], &setup), plain);
 }
+
+#[test]
+fn novel_transitions_mark_the_first_time_a_pair_occurs() {
+    use dpc_gen::oracle::{novel_transitions, oracle_blind};
+    let trace = ["a", "b", "a", "b", "c", "a", "b", "c", "b"];
+    let marks = novel_transitions(&trace);
+    // a>b, b>a, b>c, c>a, c>b are new; the second a>b, a>b again and b>c again are not.
+    assert_eq!(marks, [false, true, true, false, true, true, false, false, true]);
+    // A walk around one loop of three pages: after the first lap every step is learned, so the learner's
+    // ceiling pays one load per page of the first lap and nothing after it.
+    let lap: Vec<u32> = (0..30).map(|i| i % 3).collect();
+    let marks = novel_transitions(&lap);
+    assert_eq!(marks.iter().filter(|&&m| m).count(), 3, "0>1, 1>2 and 2>0");
+    let setup = Setup::default();
+    let blind = oracle_blind(&lap, &marks, &setup);
+    assert_eq!(blind.misses, 3, "pages 0, 1 and 2, each on its first request: {blind:?}");
+    assert_eq!(oracle(&lap, &setup).misses, 1);
+}
