@@ -45,13 +45,13 @@ pub struct Ensemble<K> {
 /// Under this many loads per request (`workers * request interval / load latency`) the workers cannot keep up with
 /// the user and the bandwidth budget applies (see [`Ensemble::bandwidth_budget`]). At 2 ms loads and 1 ms between
 /// requests with 4 workers there are 2 and the budget stays off; at 8 ms there is 0.5 (about 1 as measured, since
-/// the stalls stretch the interval). 1.2 and 1.8 were each worse on one family at 8 ms / 1 ms in the cache model.
+/// the stalls stretch the interval). 1.25 and 1.8 left `seeks` and `annotate` worse at 8 ms / 1 ms in the cache model.
 const SHORT_BANDWIDTH: f64 = 1.5;
 
 /// Keys kept per place under the bandwidth budget, in units of the worker count: what the workers can start now and
 /// once more before the next prediction replaces the queue. Measured in the cache model at 8 ms / 1 ms (12 seeds per
-/// family): 1 lost 0.03 on `cursors` and 0.02 on the `annotate` median; 2.5 and 3 gave back most of the gain on
-/// `seeks` and `annotate`.
+/// family): 1 left the `annotate` median under the one without the budget (0.828 against 0.840); 2.5 and 3 gave
+/// back most of the gain on `seeks` and `annotate`.
 const PER_PLACE: usize = 2;
 
 /// How many of the latest requests count the places the user is at.
