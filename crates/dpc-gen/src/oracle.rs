@@ -99,6 +99,111 @@ pub fn seeks(keys: &[u64], far: u64, recent: usize) -> Vec<bool> {
         .collect()
 }
 
+/// Marks the requests that no predictor learning from the trace itself could foresee: those whose transition
+/// from the request before (the pair of keys) has not occurred earlier in the trace. The first request is not
+/// marked (nothing is known before it anyway).
+///
+/// A learner knows only the transitions it has seen: the first time a user follows a link, or jumps to a random
+/// page, nothing it has observed points there. With these marks [`oracle_blind`] is the ceiling of any online
+/// predictor that learns successors (`markov`, `session`, `auto` on string keys): it still knows which of the
+/// learned successors comes next and evicts clairvoyantly, so the bound is generous, never too low.
+pub fn novel_transitions<K: Hash + Eq>(keys: &[K]) -> Vec<bool> {
+    let ids = dense_ids(keys);
+    let mut seen = std::collections::HashSet::new();
+    (0..ids.len()).map(|i| i > 0 && seen.insert((ids[i - 1], ids[i]))).collect()
+}
+
+/// A floor on the stall of any online predictor on a cursor walk whose jumps are drawn at random from a known set
+/// (the `playback`, `backward` and `annotate` kinds with their `jumps` and `jump_rate`), in milliseconds.
+///
+/// The seek-blind oracle still knows which target of the jump set comes next; no online predictor can, since
+/// the generator draws it uniformly and independently of everything before. To hit a jump, a predictor must
+/// have loaded its target before it knew the jump would happen, so it pays for the targets that were not taken:
+/// a frame that is the target of jumps from positions visited `v` times in all is taken with chance about
+/// `h = v * jump_rate / k` (`k` targets per position), and loading it costs `1 - h` loads beyond the frames the
+/// trace requests anyway (nothing if the trace requests that frame at any time, by any route). The floor lets the
+/// predictor know every visit count and every frame the trace will request in advance, spend `E` extra loads on
+/// the frames of the best `h / (1 - h)` first, counts every jump onto a frame requested before as a free hit,
+/// every covered jump as a full hit (even if its load was late), and the seeks (`unforeseeable`, for example the
+/// misses of [`oracle_blind`]) as one latency each; all of that is generous. It is a bound in expectation over
+/// the generator's draws of jump targets, and it assumes what the generators do: the target is uniform over the
+/// set and independent of everything before. What it cannot escape is the bandwidth: the
+/// workers load at most `workers * wall / latency` frames and demand misses one each, so the trace's distinct
+/// frames plus `E` must fit, and every jump left uncovered is a demand miss (one latency). The floor is the
+/// smallest stall over `E` that satisfies both.
+///
+/// `steps` are the walk's own moves (+1 for playback; +1, -1 and 0 for annotation): a jump equal to one of them is
+/// indistinguishable from it, so it is neither counted as a jump nor as a target (which only lowers the floor).
+pub fn jump_floor(
+    keys: &[u64],
+    jumps: &[i64],
+    steps: &[i64],
+    jump_rate: f64,
+    unforeseeable: usize,
+    setup: &Setup,
+) -> f64 {
+    let k = jumps.len();
+    let jumps: Vec<i64> = jumps.iter().copied().filter(|j| !steps.contains(j)).collect();
+    if keys.len() < 2 || k == 0 {
+        return unforeseeable as f64 * setup.latency.as_secs_f64() * 1e3;
+    }
+    let (n, w) = (keys.len() as f64, setup.workers.max(1) as f64);
+    let (latency, think) = (setup.latency.as_secs_f64() * 1e3, setup.think.as_secs_f64() * 1e3);
+    // Visits per position (as the position a request steps from), jumps taken, and jumps onto frames seen before.
+    let mut visits: HashMap<u64, f64> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut taken, mut free) = (0.0, 0.0);
+    seen.insert(keys[0]);
+    for i in 1..keys.len() {
+        *visits.entry(keys[i - 1]).or_insert(0.0) += 1.0;
+        let d = keys[i] as i64 - keys[i - 1] as i64;
+        if jumps.contains(&d) {
+            taken += 1.0;
+            if seen.contains(&keys[i]) {
+                free += 1.0;
+            }
+        }
+        seen.insert(keys[i]);
+    }
+    let distinct = seen.len() as f64;
+    // Every target frame's chance of being taken, then the frames best first by hits per extra load.
+    let per_target = jump_rate / k as f64;
+    let mut chance: HashMap<i64, f64> = HashMap::new();
+    for (&x, &v) in &visits {
+        for &j in &jumps {
+            *chance.entry(x as i64 + j).or_insert(0.0) += v * per_target;
+        }
+    }
+    // A target the trace requests anyway (before or after) costs nothing to load: only never-requested frames count.
+    let mut frames: Vec<(f64, f64)> = chance
+        .into_iter()
+        .map(|(f, h)| {
+            let requested = u64::try_from(f).is_ok_and(|f| seen.contains(&f));
+            (h.min(1.0), if requested { 0.0 } else { (1.0 - h).max(0.0) })
+        })
+        .collect();
+    frames.sort_by(|a, b| (b.0 * a.1).total_cmp(&(a.0 * b.1)));
+    let seeks = unforeseeable as f64;
+    let stall_for = |extra: f64, hits: f64| {
+        let uncovered = (taken - free - hits).max(0.0);
+        let misses = seeks + uncovered;
+        let by_misses = latency * misses;
+        let by_bandwidth = latency * (distinct + extra - misses) / w - (n - 1.0) * think;
+        by_misses.max(by_bandwidth)
+    };
+    let (mut extra, mut hits) = (0.0, 0.0);
+    let mut best = stall_for(0.0, 0.0);
+    for (h, cost) in frames {
+        extra += cost;
+        hits += h;
+        best = best.min(stall_for(extra, hits));
+        if hits >= taken - free {
+            break;
+        }
+    }
+    best.max(seeks * latency)
+}
+
 /// Maps keys to dense ids `0..distinct`.
 fn dense_ids<K: Hash + Eq>(keys: &[K]) -> Vec<usize> {
     let mut map: HashMap<&K, usize> = HashMap::new();

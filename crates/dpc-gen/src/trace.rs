@@ -714,6 +714,33 @@ impl fmt::Display for ParamError {
 
 impl std::error::Error for ParamError {}
 
+/// How a cursor-walk kind jumps: the set its jumps are drawn from (uniformly), the chance per request, and the
+/// walk's own steps (which a jump of the same size is indistinguishable from). See [`jump_model`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct JumpModel {
+    /// The jump set.
+    pub jumps: Vec<i64>,
+    /// The walk's own steps: +1 for playback, -1 backward, +1, -1 and 0 for annotation, the speeds of fast-forward.
+    pub steps: Vec<i64>,
+    /// The chance that a request is a jump.
+    pub rate: f64,
+}
+
+/// The jump model of `kind` with `params`, for the kinds whose single cursor jumps within a set (`playback`,
+/// `jumps`, `backward`, `annotate`, `fastforward`); `None` for the others. Annotation without parameters has its
+/// fixed mix, +10 at 5 % and -10 at 4.7 %, which this reports as the set of both at 9.7 %.
+pub fn jump_model(kind: TraceKind, params: &TraceParams) -> Option<JumpModel> {
+    let (jumps, rate, _) = kind_defaults(kind);
+    let steps = match kind {
+        TraceKind::Playback | TraceKind::Jumps => vec![1],
+        TraceKind::Backward => vec![-1],
+        TraceKind::Annotate => vec![1, -1, 0],
+        TraceKind::FastForward => params.speeds.clone().unwrap_or_else(|| vec![1, 2, 4]),
+        _ => return None,
+    };
+    Some(JumpModel { jumps: params.jumps.clone().unwrap_or(jumps), steps, rate: params.jump_rate.unwrap_or(rate) })
+}
+
 /// The kind's own jump set, jump rate and seek rate (the values [`generate`] uses).
 fn kind_defaults(kind: TraceKind) -> (Vec<i64>, f64, f64) {
     match kind {

@@ -18,6 +18,12 @@ use crate::{DeltaMarkov, Markov, OffsetKey, Stride};
 /// Members should score like probabilities (in (0, 1]), as every adaptive and classic predictor of this
 /// crate does except [`Sequential`](crate::Sequential); the parity predictors score up to about 10.
 ///
+/// When the workers cannot keep up (fewer than 1.5 loads per request: `workers * request
+/// interval / load latency`, from the [`PredictContext`]), the ensemble keeps, on integer keys, only its
+/// `2 * workers` best keys per place the user is at (keys within 32 of each other among the last 8 requests are
+/// one place), not counting keys requested lately (they are resident anyway): see
+/// [`bandwidth_budget`](Self::bandwidth_budget).
+///
 /// [`Ensemble::auto`] is the default predictor: [`DeltaMarkov`] (learned jumps), [`Stride`] (cursors,
 /// growing windows) and [`Markov`] (learned successors, any key). On string keys only the Markov member
 /// predicts; the others stay silent and lose their weight.
@@ -31,7 +37,25 @@ pub struct Ensemble<K> {
     context: usize,
     predicted_in: usize,
     prev: Option<i64>,
+    budget: bool,
+    /// The scratch list of the keys a prediction keeps under the bandwidth budget.
+    ranked: Vec<(K, f64)>,
 }
+
+/// Under this many loads per request (`workers * request interval / load latency`) the workers cannot keep up with
+/// the user and the bandwidth budget applies (see [`Ensemble::bandwidth_budget`]). At 2 ms loads and 1 ms between
+/// requests with 4 workers there are 2 and the budget stays off; at 8 ms there is 0.5 (about 1 as measured, since
+/// the stalls stretch the interval). 1.25 and 1.8 left `seeks` and `annotate` worse at 8 ms / 1 ms in the cache model.
+const SHORT_BANDWIDTH: f64 = 1.5;
+
+/// Keys kept per place under the bandwidth budget, in units of the worker count: what the workers can start now and
+/// once more before the next prediction replaces the queue. Measured in the cache model at 8 ms / 1 ms (12 seeds per
+/// family): 1 left the `annotate` median under the one without the budget (0.828 against 0.840); 2.5 and 3 gave
+/// back most of the gain on `seeks` and `annotate`.
+const PER_PLACE: usize = 2;
+
+/// How many of the latest requests count the places the user is at.
+const PLACES_RECENT: usize = 8;
 
 /// The kind of step that led to the current key, on integer keys: the weights are kept apart per kind.
 ///
@@ -88,6 +112,8 @@ impl<K: OffsetKey> Ensemble<K> {
             context: Context::Near as usize,
             predicted_in: Context::Near as usize,
             prev: None,
+            budget: true,
+            ranked: Vec::new(),
         }
     }
 
@@ -126,6 +152,21 @@ impl<K: OffsetKey> Ensemble<K> {
         self
     }
 
+    /// Whether to spend short bandwidth on the best keys only (default on).
+    ///
+    /// When the workers give fewer than 1.5 loads per request, every load of a key that is not
+    /// needed holds a worker that the next frames will wait for, and when the user jumps, the loads still running
+    /// for the old position delay the new one's. With the budget on, a prediction keeps only the `2 * workers` best
+    /// keys per place the user is at, not counting keys among the latest requests (on integer keys; string keys are
+    /// never cut). In the cache model at 8 ms loads and 1 ms think this raised the worst member of every navigation
+    /// family (`seeks` 0.816 to 0.840, `annotate` 0.754 to 0.773, `fastforward` 0.931 to 0.938, `scrub` 0.878 to
+    /// 0.890) and changed nothing at 2 ms / 1 ms, where the budget is off.
+    #[must_use]
+    pub fn bandwidth_budget(mut self, on: bool) -> Self {
+        self.budget = on;
+        self
+    }
+
     /// Each member's name and its weight in the current context (the kind of the latest step), in the order
     /// they were added.
     pub fn weights(&self) -> Vec<(&str, f64)> {
@@ -143,6 +184,59 @@ impl<K: OffsetKey> Ensemble<K> {
         };
         context as usize
     }
+}
+
+impl<K: OffsetKey> Ensemble<K> {
+    /// Keeps in `out[start..]` the best keys until `keep` of them are not in `recent`.
+    fn keep_best(&mut self, recent: &[K], keep: usize, out: &mut Vec<(K, f64)>, start: usize) {
+        // At most `keep + recent.len()` keys can be kept: rank only those.
+        let tail = &mut out[start..];
+        let m = (keep + recent.len()).min(tail.len());
+        if m == 0 {
+            return;
+        }
+        if m < tail.len() {
+            tail.select_nth_unstable_by(m - 1, |a, b| b.1.total_cmp(&a.1));
+        }
+        tail[..m].sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        self.ranked.clear();
+        let mut fresh = 0;
+        for (k, s) in &tail[..m] {
+            if !recent.contains(k) {
+                if fresh == keep {
+                    break;
+                }
+                fresh += 1;
+            }
+            self.ranked.push((k.clone(), *s));
+        }
+        out.truncate(start);
+        out.append(&mut self.ranked);
+    }
+}
+
+/// Loads the workers can make per request: `workers * request interval / load latency`; infinite until both are
+/// measured.
+fn loads_per_request<K>(ctx: &PredictContext<'_, K>) -> f64 {
+    match (ctx.load_latency, ctx.request_interval) {
+        (Some(latency), Some(interval)) if !latency.is_zero() => {
+            ctx.workers as f64 * interval.as_secs_f64() / latency.as_secs_f64()
+        }
+        _ => f64::INFINITY,
+    }
+}
+
+/// The places the latest `recent` requests are at: keys within [`FAR`] of each other are one place (at least 1;
+/// string keys are one place).
+fn places<K: OffsetKey>(history: &[K], recent: usize) -> usize {
+    let mut places: Vec<i64> = Vec::new();
+    for k in history.iter().rev().take(recent) {
+        let Some(x) = k.to_i64() else { return 1 };
+        if !places.iter().any(|p| p.abs_diff(x) <= FAR as u64) {
+            places.push(x);
+        }
+    }
+    places.len().max(1)
 }
 
 impl<K: OffsetKey> AccessPredictor<K> for Ensemble<K> {
@@ -186,6 +280,10 @@ impl<K: OffsetKey> AccessPredictor<K> for Ensemble<K> {
         self.scores.drain_into(1e-4, out);
         for (_, s) in &mut out[start..] {
             *s = s.min(1.0);
+        }
+        if self.budget && K::INTEGER && loads_per_request(ctx) < SHORT_BANDWIDTH {
+            let keep = PER_PLACE * ctx.workers.max(1) * places(ctx.history, PLACES_RECENT);
+            self.keep_best(ctx.history, keep, out, start);
         }
     }
 

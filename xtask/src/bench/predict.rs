@@ -13,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dpc_core::{AccessPredictor, PredictContext};
-use dpc_gen::oracle::{OracleReport, Setup, SimOptions, oracle, oracle_blind, seeks, simulate};
+use dpc_gen::oracle::{
+    OracleReport, Setup, SimOptions, jump_floor, novel_transitions, oracle, oracle_blind, seeks, simulate,
+};
 use dpc_gen::replay::{ReplayReport, replay};
-use dpc_gen::trace::{Family, Trace};
+use dpc_gen::trace::{Family, JumpModel, Trace, jump_model};
 use dpc_predictors::{DynamicDataPredictor, Ensemble, OffsetKey, by_name};
 
 use super::{Suite, bar_chart, ns_per_op};
@@ -139,6 +141,9 @@ struct FamilyRow {
     worst_seed: u64,
     /// The seek-blind oracle's headroom on the worst seed: what any online predictor could reach there.
     ceiling: f64,
+    /// The jump floor's ceiling on the worst seed (see [`model_score`]), and the lowest over all seeds with its seed.
+    jump_ceiling: f64,
+    lowest_ceiling: Option<(f64, u64)>,
     /// Real-time replays of the worst seed (first `rt_len` requests): headroom of each run, and the model's on
     /// the same requests.
     real: Vec<f64>,
@@ -164,16 +169,37 @@ fn family_score(family: Family, none: f64, stall: f64, best: f64) -> f64 {
     if family == Family::Random { stall / none } else { (none - stall) / (none - best) }
 }
 
-/// Model headroom of `auto` on `keys` (and the seek-blind ceiling on frame keys).
-fn model_score<K: OffsetKey>(family: Family, keys: &[K], setup: &Setup, ceiling: Option<&[u64]>) -> (f64, f64) {
+/// Model headroom of `auto` on `keys`; with `marks` (the requests no online predictor can foresee) the blind
+/// oracle's headroom, the ceiling of any online predictor there; and with the walk's jump model, the lower of that
+/// and the jump floor's (`dpc_gen::oracle::jump_floor`: no online predictor knows which target of a jump set comes
+/// next, and the workers cannot load them all).
+fn model_score<K: OffsetKey>(
+    family: Family,
+    keys: &[K],
+    setup: &Setup,
+    marks: Option<&[bool]>,
+    jumps: Option<(&[u64], &JumpModel)>,
+) -> Scores {
     let none = simulate(keys, &mut dpc_core::NoPrefetch, setup, &SimOptions::default()).stall_ms;
     let best = oracle(keys, setup).stall_ms;
     let auto = simulate(keys, &mut Ensemble::<K>::auto(), setup, &SimOptions::default()).stall_ms;
-    let ceiling = ceiling.filter(|_| family != Family::Random).map_or(f64::NAN, |frames| {
-        let blind = oracle_blind(frames, &seeks(frames, SEEK_FAR, 30), setup).stall_ms;
-        family_score(family, none, blind, best)
-    });
-    (family_score(family, none, auto, best), ceiling)
+    let blind = marks.filter(|_| family != Family::Random).map(|marks| oracle_blind(keys, marks, setup));
+    let ceiling = blind.as_ref().map_or(f64::NAN, |b| family_score(family, none, b.stall_ms, best));
+    let jump_ceiling = match (&blind, jumps) {
+        (Some(b), Some((frames, m))) => {
+            let floor = jump_floor(frames, &m.jumps, &m.steps, m.rate, b.misses as usize, setup);
+            family_score(family, none, floor.max(b.stall_ms), best)
+        }
+        _ => f64::NAN,
+    };
+    Scores { model: family_score(family, none, auto, best), ceiling, jump_ceiling }
+}
+
+/// What [`model_score`] measures on one trace.
+struct Scores {
+    model: f64,
+    ceiling: f64,
+    jump_ceiling: f64,
 }
 
 /// A request farther than this from each of the 30 before it is a seek (the families' jumps and scrubbing
@@ -199,13 +225,21 @@ fn families(suite: &mut Suite) -> TaskResult {
             let scale = if family == Family::Markov { 3 } else { 1 };
             let mut model = Vec::new();
             let mut ceilings = Vec::new();
+            let mut jump_ceilings = Vec::new();
             for seed in 0..seeds {
-                let (h, c) = match family.generate(len * scale, seed) {
-                    Trace::Frames(k) => model_score(family, &k, &setup, Some(&k)),
-                    Trace::Strings(k) => model_score(family, &k, &setup, None),
+                let (kind, params) = family.member(seed);
+                let jumps = jump_model(kind, &params);
+                let s = match family.generate(len * scale, seed) {
+                    // Frames: the seeks (random frames); pages: the transitions not seen before in the trace.
+                    Trace::Frames(k) => {
+                        let marks = seeks(&k, SEEK_FAR, 30);
+                        model_score(family, &k, &setup, Some(&marks), jumps.as_ref().map(|m| (&k[..], m)))
+                    }
+                    Trace::Strings(k) => model_score(family, &k, &setup, Some(&novel_transitions(&k)), None),
                 };
-                model.push(h);
-                ceilings.push(c);
+                model.push(s.model);
+                ceilings.push(s.ceiling);
+                jump_ceilings.push(s.jump_ceiling);
             }
             let worst = if family == Family::Random {
                 (0..model.len()).max_by(|&a, &b| model[a].total_cmp(&model[b]))
@@ -225,6 +259,13 @@ fn families(suite: &mut Suite) -> TaskResult {
                 model,
                 worst_seed: worst as u64,
                 ceiling: ceilings[worst],
+                jump_ceiling: jump_ceilings[worst],
+                lowest_ceiling: jump_ceilings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.is_finite())
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(s, c)| (*c, s as u64)),
                 real,
                 real_model,
                 rt_len: rt_len * scale,
@@ -235,6 +276,12 @@ fn families(suite: &mut Suite) -> TaskResult {
             suite.metric(&format!("{tag}.model_median"), median(&row.model), unit);
             if row.ceiling.is_finite() {
                 suite.metric(&format!("{tag}.ceiling_worst_seed"), row.ceiling, unit);
+            }
+            if row.jump_ceiling.is_finite() {
+                suite.metric(&format!("{tag}.jump_ceiling_worst_seed"), row.jump_ceiling, unit);
+            }
+            if let Some((c, _)) = row.lowest_ceiling {
+                suite.metric(&format!("{tag}.jump_ceiling_lowest"), c, unit);
             }
             suite.metric(&format!("{tag}.real_worst_seed_min"), min(&row.real), unit);
             suite.metric(&format!("{tag}.real_worst_seed_max"), max(&row.real), unit);
@@ -250,14 +297,14 @@ fn families(suite: &mut Suite) -> TaskResult {
     );
     let _ = writeln!(
         md,
-        "\"model\" = the virtual-time model over every seed (worst and median); \"ceiling\" = the seek-blind oracle's headroom on the worst seed (no online predictor can do better); \"real\" = {runs} real-time replays of the worst seed's first {rt_len} requests ({} for markov): the range of the runs, beside the model on the same requests. Random: stall / stall of no prefetching.\n",
+        "\"model\" = the virtual-time model over every seed (worst and median); \"ceiling\" = the blind oracle's headroom on the worst seed, blind to seeks (frames) or to transitions not seen before (markov): no online predictor can do better; \"jump ceiling\" = the lower of that and the jump floor's (`dpc_gen::oracle::jump_floor`: no online predictor knows which target of a jump set comes next, and the workers cannot load them all), on the worst seed and the lowest over the seeds; \"real\" = {runs} real-time replays of the worst seed's first {rt_len} requests ({} for markov): the range of the runs, beside the model on the same requests. Random: stall / stall of no prefetching.\n",
         rt_len * 3
     );
     let _ = writeln!(
         md,
-        "| family | latency/think | model worst (seed) | model median | ceiling | real worst seed (runs) | model, same requests | target |"
+        "| family | latency/think | model worst (seed) | model median | ceiling | jump ceiling | lowest jump ceiling (seed) | real worst seed (runs) | model, same requests | target |"
     );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         let target = match (r.family, r.ratio) {
             (Family::Random, _) => "<= 1.05 x none",
@@ -268,7 +315,7 @@ fn families(suite: &mut Suite) -> TaskResult {
         };
         let _ = writeln!(
             md,
-            "| {} | {}/{} ms | {:.3} ({}) | {:.3} | {} | {:.3} to {:.3} | {:.3} | {target} |",
+            "| {} | {}/{} ms | {:.3} ({}) | {:.3} | {} | {} | {} | {:.3} to {:.3} | {:.3} | {target} |",
             r.family,
             r.ratio.0,
             r.ratio.1,
@@ -276,6 +323,8 @@ fn families(suite: &mut Suite) -> TaskResult {
             r.worst_seed,
             median(&r.model),
             fmt(r.ceiling, 3),
+            fmt(r.jump_ceiling, 3),
+            r.lowest_ceiling.map_or("n/a".to_string(), |(c, s)| format!("{c:.3} ({s})")),
             min(&r.real),
             max(&r.real),
             r.real_model,
@@ -329,7 +378,7 @@ fn real_time<K: OffsetKey>(
         );
         scores.push(family_score(family, none, r.stall_ms, best));
     }
-    Ok((scores, model_score(family, keys, setup, None).0))
+    Ok((scores, model_score(family, keys, setup, None, None).model))
 }
 
 /// The sample traces: `$DPC_SHARED_TRACES`, else `../shared/traces` beside the checkout, else two levels up

@@ -108,3 +108,54 @@ fn the_blind_oracle_pays_each_seek_once() {
     // Marking nothing is the plain oracle.
     assert_eq!(oracle_blind(&keys, &vec![false; keys.len()], &setup), plain);
 }
+
+#[test]
+fn novel_transitions_mark_the_first_time_a_pair_occurs() {
+    use dpc_gen::oracle::{novel_transitions, oracle_blind};
+    let trace = ["a", "b", "a", "b", "c", "a", "b", "c", "b"];
+    let marks = novel_transitions(&trace);
+    // a>b, b>a, b>c, c>a, c>b are new; the second a>b, a>b again and b>c again are not.
+    assert_eq!(marks, [false, true, true, false, true, true, false, false, true]);
+    // A walk around one loop of three pages: after the first lap every step is learned, so the learner's
+    // ceiling pays one load per page of the first lap and nothing after it.
+    let lap: Vec<u32> = (0..30).map(|i| i % 3).collect();
+    let marks = novel_transitions(&lap);
+    assert_eq!(marks.iter().filter(|&&m| m).count(), 3, "0>1, 1>2 and 2>0");
+    let setup = Setup::default();
+    let blind = oracle_blind(&lap, &marks, &setup);
+    assert_eq!(blind.misses, 3, "pages 0, 1 and 2, each on its first request: {blind:?}");
+    assert_eq!(oracle(&lap, &setup).misses, 1);
+}
+
+#[test]
+fn the_jump_floor_charges_the_targets_bandwidth_cannot_cover() {
+    use std::time::Duration;
+
+    use dpc_gen::oracle::jump_floor;
+    // Playback with a jump of +500 or -300 every 10th request: each jump is one of 2 targets.
+    let mut keys = vec![10_000u64];
+    for i in 1..2000u64 {
+        let last = *keys.last().unwrap() as i64;
+        let next = if i % 10 == 0 { last + if i % 20 == 0 { 500 } else { -300 } } else { last + 1 };
+        keys.push(next as u64);
+    }
+    let jumps = [500, -300];
+    let (taken, plain) = (199.0, |w, l| Setup { workers: w, latency: Duration::from_millis(l), ..Setup::default() });
+    // Bandwidth to spare (8 workers, 2 ms loads, 1 ms think: 4 loads per request, of which playback takes one):
+    // covering both targets of every position (1.9 loads beyond the frames requested) fits.
+    assert_eq!(jump_floor(&keys, &jumps, &[1], 0.1, 3, &plain(8, 2)), 6.0, "the three seeks only");
+    // 4 workers give one spare load per request, not 1.9: some jumps stay uncovered.
+    let half = jump_floor(&keys, &jumps, &[1], 0.1, 3, &plain(4, 2));
+    assert!(half > 6.0 + 2.0 * 10.0 && half < 6.0 + 2.0 * taken, "{half}");
+    // One worker and 8 ms loads: the playback frames alone need 8 ms of loading per 1 ms request, so every jump
+    // target costs bandwidth that is not there, and the floor is at least the playback's own shortfall.
+    let slow = jump_floor(&keys, &jumps, &[1], 0.1, 3, &plain(1, 8));
+    let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len() as f64;
+    assert!(slow >= 8.0 * distinct - 1999.0 - 8.0 * (taken + 3.0), "{slow}");
+    assert!(slow > 8.0 * (taken + 3.0) * 0.5, "most jumps stay uncovered: {slow}");
+    // Two workers at 2 ms: playback takes the one load per request they give, so covering costs stall.
+    let tight = jump_floor(&keys, &jumps, &[1], 0.1, 3, &plain(2, 2));
+    assert!(tight > half && tight <= 6.0 + 2.0 * taken, "{tight} after {half}");
+    // A jump equal to the walk's own step is no jump.
+    assert_eq!(jump_floor(&keys, &[1], &[1], 0.1, 3, &plain(2, 2)), 6.0);
+}

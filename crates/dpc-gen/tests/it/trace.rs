@@ -355,3 +355,26 @@ fn loading_reads_a_fifo_once_and_refuses_endless_lines() {
     assert!(Trace::load(&long).is_ok(), "a line of exactly MAX_LINE bytes is fine");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn jump_models_name_the_sets_the_walks_draw_from() {
+    use dpc_gen::trace::{JumpModel, TraceParams, generate_with, jump_model};
+    let playback = jump_model(TraceKind::Playback, &TraceParams::new()).unwrap();
+    assert_eq!(playback, JumpModel { jumps: vec![-15, -5, -1, 5, 15, 30], steps: vec![1], rate: 0.084 });
+    let p = TraceParams::new().jumps(vec![-40, 7]).jump_rate(0.2);
+    let backward = jump_model(TraceKind::Backward, &p).unwrap();
+    assert_eq!((backward.jumps, backward.steps, backward.rate), (vec![-40, 7], vec![-1], 0.2));
+    assert_eq!(jump_model(TraceKind::Annotate, &TraceParams::new()).unwrap().steps, [1, -1, 0]);
+    let ff = jump_model(TraceKind::FastForward, &TraceParams::new().speeds(vec![2, 4])).unwrap();
+    assert_eq!(ff.steps, [2, 4]);
+    // Every jump of a generated walk is a step of its model, a jump of its model, or a seek.
+    let Trace::Frames(keys) = generate_with(TraceKind::Backward, 3000, 5, &p).unwrap() else { panic!("frames") };
+    let odd = keys.windows(2).filter(|w| {
+        let d = w[1] as i64 - w[0] as i64;
+        !(d == -1 || d == -40 || d == 7 || d.abs() > 1000)
+    });
+    assert!(odd.count() <= 3, "only wrap-arounds at the ends of the frame range");
+    for kind in [TraceKind::Scan, TraceKind::Random, TraceKind::Markov, TraceKind::Interleaved, TraceKind::Scrub] {
+        assert_eq!(jump_model(kind, &TraceParams::new()), None, "{kind}");
+    }
+}

@@ -118,3 +118,82 @@ fn weights_are_kept_apart_by_the_kind_of_step() {
     let w = e.weights();
     assert!(w[1].1 > 0.7 && w[0].1 < 0.3, "the weights of the far context: {w:?}");
 }
+
+/// A prediction of `e` at the last key of `history` (observing nothing) with 4 workers, 1 ms between requests and
+/// loads of `latency_ms`.
+fn predict_at(e: &mut Ensemble<u64>, history: &[u64], latency_ms: u64) -> Vec<(u64, f64)> {
+    let tail = &history[history.len().saturating_sub(30)..];
+    let ctx = PredictContext::new(tail.last().expect("a history"), tail)
+        .capacity(Some(512))
+        .workers(4)
+        .load_latency(Some(std::time::Duration::from_millis(latency_ms)))
+        .request_interval(Some(std::time::Duration::from_millis(1)));
+    let mut out = Vec::new();
+    e.predict(&ctx, &mut out);
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
+fn learned(history: &[u64], budget: bool) -> Ensemble<u64> {
+    let mut e = Ensemble::<u64>::auto().bandwidth_budget(budget);
+    for k in history {
+        e.observe(k);
+    }
+    e
+}
+
+#[test]
+fn short_bandwidth_keeps_the_best_two_rounds_of_loads_per_place() {
+    // Playback with a jump back of 40 every 10 frames: the learned jumps and a long stride window.
+    let history: Vec<u64> = (0..300u64).map(|i| 10_000 + i - 40 * (i / 10)).collect();
+    let recent = &history[history.len() - 30..];
+    let fresh = |p: &[(u64, f64)]| p.iter().filter(|(k, _)| !recent.contains(k)).count();
+    // 2 ms loads: 2 loads per request, no budget: the same prediction with it on or off.
+    let ample = predict_at(&mut learned(&history, true), &history, 2);
+    assert_eq!(ample, predict_at(&mut learned(&history, false), &history, 2));
+    assert!(fresh(&ample) > 8, "{ample:?}");
+    // 8 ms loads: half a load per request: 2 x 4 workers keys not requested lately, the best of the full prediction.
+    let full = predict_at(&mut learned(&history, false), &history, 8);
+    let short = predict_at(&mut learned(&history, true), &history, 8);
+    assert!(fresh(&full) > 8, "{full:?}");
+    assert_eq!(fresh(&short), 8, "{short:?}");
+    let cut = short.last().expect("a prediction").1;
+    assert!(full.iter().all(|(k, s)| *s <= cut || short.iter().any(|(x, _)| x == k)), "only the best are kept");
+    assert!(short.iter().all(|x| full.contains(x)), "with their scores");
+}
+
+#[test]
+fn short_bandwidth_keeps_as_many_per_cursor() {
+    // Two cursors far apart, interleaved: two places, twice the keys of one.
+    let history: Vec<u64> = (0..300u64).map(|i| if i % 2 == 0 { 1_000 + i / 2 } else { 50_000 + i / 2 }).collect();
+    let recent = &history[history.len() - 30..];
+    let short = predict_at(&mut learned(&history, true), &history, 8);
+    let fresh: Vec<u64> = short.iter().map(|(k, _)| *k).filter(|k| !recent.contains(k)).collect();
+    assert_eq!(fresh.len(), 16, "{short:?}");
+    assert!(fresh.iter().any(|&k| k < 2_000) && fresh.iter().any(|&k| k > 40_000), "both cursors: {fresh:?}");
+}
+
+#[test]
+fn string_keys_are_never_cut() {
+    // More pages than the history holds, so that a cut would show.
+    let pages: Vec<Arc<str>> = (0..2000).map(|i| Arc::from(format!("p{}", (i * 7) % 101))).collect();
+    let mut on = Ensemble::<Arc<str>>::auto();
+    let mut off = Ensemble::<Arc<str>>::auto().bandwidth_budget(false);
+    for k in &pages {
+        on.observe(k);
+        off.observe(k);
+    }
+    let tail = &pages[pages.len() - 30..];
+    let ctx = PredictContext::new(tail.last().expect("pages"), tail)
+        .workers(1)
+        .load_latency(Some(std::time::Duration::from_millis(50)))
+        .request_interval(Some(std::time::Duration::from_millis(1)));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    on.predict(&ctx, &mut a);
+    off.predict(&ctx, &mut b);
+    a.sort_by(|x, y| x.0.cmp(&y.0));
+    b.sort_by(|x, y| x.0.cmp(&y.0));
+    let fresh = |p: &[(Arc<str>, f64)]| p.iter().filter(|(k, _)| !tail.contains(k)).count();
+    assert!(fresh(&a) > 2, "{a:?}");
+    assert_eq!(a, b);
+}
