@@ -136,7 +136,7 @@ impl<K: crate::Key> Index<K> {
     }
 
     fn weight_of(&self, key: &K) -> u64 {
-        if self.weights.is_empty() { 1 } else { self.weights.get(key).copied().unwrap_or(1) }
+        self.weights.get(key).copied().unwrap_or(1)
     }
 
     fn full(&self, key: &K, e: &Entry) -> Meta {
@@ -229,8 +229,8 @@ impl<K: crate::Key> Index<K> {
 
     /// Whether the FIFO entry `(tie, key)` is its key's current one and scores 0.
     fn zero_and_current(&self, tie: u64, key: &K) -> bool {
-        (self.stale == 0 || self.meta.get(key).is_some_and(|m| m.tie() == tie))
-            && (self.scores.is_empty() || !self.scores.contains_key(key))
+        // (A lookup in an empty map returns before hashing; a removal does not, hence the guards elsewhere.)
+        (self.stale == 0 || self.meta.get(key).is_some_and(|m| m.tie() == tie)) && !self.scores.contains_key(key)
     }
 
     /// Makes `key` resident (replacing an older entry of it). Weights above 2^62 count as 2^62 - 1.

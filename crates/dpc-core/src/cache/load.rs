@@ -17,16 +17,13 @@ type Result<P> = Outcome<Key<P>, Value<P>, Error<P>>;
 struct FlightGuard<'a, P: DataProvider> {
     shared: &'a Shared<P>,
     key: &'a Key<P>,
-    /// Taken (and the guard disarmed) when the settled flight is recycled.
+    /// Taken when the load settles it (or recycles it): while it is here, the guard is armed.
     flight: Option<Arc<FlightOf<P>>>,
-    armed: bool,
 }
 
 impl<P: DataProvider> Drop for FlightGuard<'_, P> {
     fn drop(&mut self) {
-        if self.armed
-            && let Some(flight) = &self.flight
-        {
+        if let Some(flight) = &self.flight {
             let mut c = self.shared.lock();
             c.unregister(self.key, flight);
             drop(c);
@@ -118,7 +115,7 @@ impl<P: DataProvider> Shared<P> {
 
     /// Runs one registered load (demand if `score` is `None`, else prefetch) and settles it.
     pub(crate) fn load(&self, key: &Key<P>, hash: u64, flight: Arc<FlightOf<P>>, score: Option<f64>) -> Result<P> {
-        let mut guard = FlightGuard { shared: self, key, flight: Some(flight), armed: true };
+        let mut guard = FlightGuard { shared: self, key, flight: Some(flight) };
         let start = self.time_this_load().then(Instant::now);
         let outcome = catch_unwind(AssertUnwindSafe(|| self.provider.load(key)));
         let elapsed = start.map(|start| start.elapsed());
@@ -148,8 +145,7 @@ impl<P: DataProvider> Shared<P> {
                 let keep = !flight.is_discarded() && !self.is_closed() && !c.index.contains(key);
                 let admitted = match weight {
                     Ok(w) if keep => {
-                        let score =
-                            if c.predicted.is_empty() { 0.0 } else { c.predicted.get(key).copied().unwrap_or(0.0) };
+                        let score = c.predicted.get(key).copied().unwrap_or(0.0);
                         self.admit(&mut c, key, hash, value, Admission { weight: w, score, prefetch, used })
                     }
                     Ok(_) => false,
@@ -187,12 +183,10 @@ impl<P: DataProvider> Shared<P> {
         }
         // Unregistered, the flight can gain no new holder; if the guard holds the only reference, nobody waits
         // for it (the usual miss): there is nothing to settle, and the flight serves the next load.
-        let lone = Arc::strong_count(flight) == 1;
-        if lone {
-            guard.armed = false;
-            if let Some(flight) = guard.flight.take() {
-                c.recycle(flight);
-            }
+        if Arc::strong_count(flight) == 1
+            && let Some(flight) = guard.flight.take()
+        {
+            c.recycle(flight);
         }
         drop(c);
         if prefetch {
@@ -200,8 +194,7 @@ impl<P: DataProvider> Shared<P> {
             self.work.notify_one();
             self.idle.notify_all();
         }
-        guard.armed = false;
-        if let Some(flight) = &guard.flight {
+        if let Some(flight) = guard.flight.take() {
             flight.complete(result.clone());
         }
         result
